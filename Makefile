@@ -1,0 +1,45 @@
+# `make run` serves the API on SQLite; `make test` runs the whole suite (PostgreSQL included).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/plugin-analytics init
+	$(BIN)/plugin-analytics migrate
+	$(BIN)/plugin-analytics serve
+
+test: $(VENV)/.dev-installed
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench migrations main.py
+	$(BIN)/ruff format --check src tests bench migrations main.py
+	$(BIN)/mypy
+
+bench: $(VENV)/.dev-installed
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/ingest.py
+
+# Regenerate the pinned requirements from pyproject.toml.
+lock: $(VENV)/.dev-installed
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements.txt requirements.in
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements-dev.txt requirements-dev.in
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from plugin_analytics import __version__
+from plugin_analytics.config import Settings, get_settings
+from plugin_analytics.db.engine import build_engine
+from plugin_analytics.errors import install_error_handlers
+from plugin_analytics.health import router as health_router
+from plugin_analytics.history.router import router as history_router
+from plugin_analytics.ingest.router import BODY_MODELS
+from plugin_analytics.ingest.router import router as ingest_router
+from plugin_analytics.ingest.writer import EventWriter
+from plugin_analytics.openapi import install_openapi
+
+DESCRIPTION = """\
+Analytics for AI chat plugins. The plugin posts chat messages and CTA clicks to the public
+ingestion routes; site owners read transcripts and analytics with
+`Authorization: Bearer <ADMIN_API_KEY>`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = build_engine(settings.sqlalchemy_url)
+    writer = EventWriter(engine)
+    await writer.start()
+    app.state.engine, app.state.writer = engine, writer
+    try:
+        yield
+    finally:
+        await writer.stop()
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for `settings` (default: the environment and `.env`)."""
+    app = FastAPI(
+        title="plugin-analytics", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings or get_settings()
+    install_error_handlers(app)
+    for router in (ingest_router, history_router, health_router):
+        app.include_router(router)
+    install_openapi(app, BODY_MODELS)
+    return app

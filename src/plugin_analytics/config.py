@@ -1,0 +1,123 @@
+"""Settings from the environment and `.env`; nothing else reads configuration."""
+
+import re
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(RuntimeError):
+    """Raised when a configuration value is invalid; the message names every bad variable."""
+
+
+class Settings(BaseSettings):
+    """Every variable the service reads, with its default (see README, Configuration)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str = "sqlite:///./analytics.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    admin_api_key: SecretStr | None = None
+    write_keys: CommaList = []
+    cors_origins: CommaList = []
+    ingest_rate_limit: str = ""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    openai_api_key: SecretStr | None = None
+    ai_base_url: str | None = None
+    ai_model: str | None = None
+
+    email_host: str | None = None
+    email_port: int = Field(default=587, ge=1, le=65535)
+    email_user: str | None = None
+    email_password: SecretStr | None = None
+    email_from: str | None = None
+    email_use_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    report_recipients: CommaList = []
+    report_schedule: str = "0 8 * * mon"
+    report_timezone: str = "UTC"
+    scheduler_enabled: bool = True
+
+    @field_validator("write_keys", "cors_origins", "report_recipients", mode="before")
+    @classmethod
+    def split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def known_database(cls, value: str) -> str:
+        if not value.startswith(
+            ("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")
+        ):
+            raise ValueError("must start with sqlite://, postgresql:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("report_timezone")
+    @classmethod
+    def known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("report_schedule")
+    @classmethod
+    def valid_cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression ({exc})") from exc
+        return value
+
+    @field_validator("ingest_rate_limit")
+    @classmethod
+    def valid_rate(cls, value: str) -> str:
+        if value.strip() and not RATE_LIMIT_PATTERN.match(value):
+            raise ValueError("must look like 600/minute (per second, minute, hour or day)")
+        return value.strip()
+
+    @field_validator("admin_api_key", "openai_api_key", "email_password", mode="before")
+    @classmethod
+    def empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL with the driver SQLAlchemy should use (psycopg 3 for PostgreSQL)."""
+        for prefix in ("postgresql://", "postgres://"):
+            if self.database_url.startswith(prefix):
+                return "postgresql+psycopg://" + self.database_url.removeprefix(prefix)
+        return self.database_url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one message naming each variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"  {str(error['loc'][0]).upper()}: {error['msg']}" if error["loc"] else error["msg"]
+            for error in exc.errors()
+        ]
+        raise SettingsError("Invalid configuration:\n" + "\n".join(problems)) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use."""
+    return load_settings()

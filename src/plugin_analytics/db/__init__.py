@@ -1,0 +1,1 @@
+"""Database: engine, sessions and table models."""

@@ -1,0 +1,49 @@
+"""Table models. Alembic reads `metadata` from here."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, MetaData, String, Text
+from sqlmodel import Field, SQLModel
+
+from plugin_analytics.db.types import BigIntId, JSONDocument, UTCDateTime
+
+# Stable constraint names, so migrations can name what they drop on every database.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+ID_LENGTH = 256
+
+
+class Event(SQLModel, table=True):
+    """One chat message or CTA click, as the plugin reported it."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_occurred_at", "occurred_at"),
+        Index("ix_event_user_id_occurred_at", "user_id", "occurred_at", "id"),
+        Index("ix_event_session_id_occurred_at", "session_id", "occurred_at", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    event_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
+    user_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
+    session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
+    event_type: str = Field(sa_column=Column(String(64), nullable=False))
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    cta_id: str | None = Field(default=None, sa_column=Column(String(ID_LENGTH), nullable=True))
+    properties: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONDocument, nullable=True)
+    )
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+event_table = Event.__table__  # type: ignore[attr-defined]

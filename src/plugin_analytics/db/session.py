@@ -1,0 +1,25 @@
+"""The request-scoped database session: the one place read/admin requests commit."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+
+def get_engine(request: Request) -> Engine:
+    """The application's engine."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A session that commits when the request succeeds and rolls back otherwise."""
+    with Session(engine) as session:
+        yield session
+        session.commit()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -1,0 +1,54 @@
+"""Errors a client may see: each a type with its status code and a clear message."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    """An error answered as `{"detail": message}` with `status_code`."""
+
+    status_code = 400
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
+
+
+class BadRequest(APIError):
+    status_code = 400
+
+
+class NotFound(APIError):
+    status_code = 404
+
+
+class PayloadTooLarge(APIError):
+    status_code = 413
+
+
+class StorageUnavailable(APIError):
+    status_code = 503
+
+    def __init__(self, detail: str = "storage is unavailable; retry shortly") -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, APIError)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer API errors as JSON and never show a traceback to a client."""
+    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(Exception, _unexpected_error)

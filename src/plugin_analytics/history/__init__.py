@@ -1,0 +1,1 @@
+"""Transcripts: a user's history and a single session, in time order."""

@@ -1,0 +1,58 @@
+"""GET /users/{user_id}/history and GET /sessions/{session_id}."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from plugin_analytics.db.models import event_table
+from plugin_analytics.db.session import SessionDep
+from plugin_analytics.errors import NotFound
+from plugin_analytics.history.queries import Page, events_page
+from plugin_analytics.history.schemas import (
+    EventPublic,
+    SessionPage,
+    SessionTranscript,
+    UserHistory,
+)
+from plugin_analytics.security import AdminDep
+
+router = APIRouter(tags=["transcripts"], dependencies=[AdminDep])
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Events per page.")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` from the previous page.")]
+Id = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def _public(row: Any) -> EventPublic:
+    return EventPublic.model_validate({**row._mapping, "timestamp": row.occurred_at})
+
+
+def _found(page: Page, cursor: str | None, what: str) -> Page:
+    if not page.rows and cursor is None:
+        raise NotFound(f"no events for {what}")
+    return page
+
+
+@router.get("/users/{user_id}/history", response_model=UserHistory)
+def user_history(
+    user_id: Id, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
+) -> UserHistory:
+    """A user's messages and CTA clicks in time order, grouped by session."""
+    where = event_table.c.user_id == user_id
+    page = _found(events_page(session, where=where, limit=limit, cursor=cursor), cursor, "user")
+    sessions: dict[str, list[EventPublic]] = {}
+    for row in page.rows:
+        sessions.setdefault(row.session_id, []).append(_public(row))
+    transcripts = [SessionTranscript(session_id=k, events=v) for k, v in sessions.items()]
+    return UserHistory(user_id=user_id, sessions=transcripts, next_cursor=page.next_cursor)
+
+
+@router.get("/sessions/{session_id}", response_model=SessionPage)
+def session_transcript(
+    session_id: Id, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
+) -> SessionPage:
+    """One session's messages and CTA clicks in time order."""
+    where = event_table.c.session_id == session_id
+    page = _found(events_page(session, where=where, limit=limit, cursor=cursor), cursor, "session")
+    events = [_public(row) for row in page.rows]
+    return SessionPage(session_id=session_id, events=events, next_cursor=page.next_cursor)

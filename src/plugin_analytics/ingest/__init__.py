@@ -1,0 +1,1 @@
+"""Ingestion: validation, the durable group-commit writer and the public routes."""

@@ -1,0 +1,87 @@
+"""Fixtures: every storage test runs on SQLite and on a real PostgreSQL server."""
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from alembic import command
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from plugin_analytics.app import create_app
+from plugin_analytics.cli import alembic_config
+from plugin_analytics.config import Settings, load_settings
+from tests.pg import PostgresServer
+
+ADMIN_KEY = "test-admin-key"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    config = alembic_config(url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, revision)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: PostgresServer) -> str:
+    url = pg_server.create_database("analytics_test")
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "analytics.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+def _empty_postgres(url: str) -> str:
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("TRUNCATE event RESTART IDENTITY")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of each kind, private to the test."""
+    if request.param == "sqlite":
+        path = tmp_path / "analytics.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    return _empty_postgres(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(_env_file=None, database_url=database_url, admin_api_key=ADMIN_KEY)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http

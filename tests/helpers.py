@@ -1,0 +1,31 @@
+"""Reading the database behind the app's back, to check what was really stored."""
+
+from typing import Any
+
+from sqlalchemy import select
+
+from plugin_analytics.db.engine import build_engine
+from plugin_analytics.db.models import event_table
+
+
+def stored_events(database_url: str) -> list[dict[str, Any]]:
+    """Every stored event, in insertion order."""
+    engine = build_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(event_table).order_by(event_table.c.id))
+            return [dict(row._mapping) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    """A valid /client/update body, with `fields` overriding the defaults."""
+    body: dict[str, Any] = {
+        "user_id": "user-1",
+        "session_id": "session-1",
+        "message": "Do you ship to Norway?",
+        "event_type": "message",
+    }
+    body.update(fields)
+    return body

@@ -1,0 +1,85 @@
+"""The real server in a child process, for tests that kill it or need real sockets."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ADMIN_KEY
+from tests.pg import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ServerProcess:
+    """`uvicorn main:app` (the seed's command) on a free loopback port."""
+
+    def __init__(self, database_url: str, *, workers: int = 1, **env: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "ADMIN_API_KEY": ADMIN_KEY,
+            "SCHEDULER_ENABLED": "false",
+            **env,
+        }
+        self._workers = workers
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> "ServerProcess":
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-access-log",
+        ]
+        if self._workers > 1:
+            command += ["--workers", str(self._workers)]
+        self._process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self._env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"server exited: {self._process.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError("server did not become healthy in time")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to the server and all its workers, and wait for them to go."""
+        if self._process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, sig)
+        self._process.wait(timeout=30)
+        if self._process.stderr:
+            self._process.stderr.close()
+        self._process = None
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.kill(signal.SIGTERM)
