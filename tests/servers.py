@@ -5,8 +5,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -31,6 +33,7 @@ class ServerProcess:
         }
         self._workers = workers
         self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
 
     def start(self, timeout: float = 30) -> "ServerProcess":
         command = [
@@ -46,18 +49,24 @@ class ServerProcess:
         ]
         if self._workers > 1:
             command += ["--workers", str(self._workers)]
+        # A file, not a pipe: nobody reads a pipe while the server runs, and once 64 KiB of log
+        # fill it the server blocks on its next log line.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by kill, with the server)
         self._process = subprocess.Popen(
             command,
             cwd=ROOT,
             env=self._env,
             start_new_session=True,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"server exited: {self._process.stderr.read().decode()}")  # type: ignore[union-attr]
+                self._stderr.seek(0)
+                log = self._stderr.read().decode()
+                self.kill()
+                raise RuntimeError(f"server exited: {log}")
             try:
                 if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
                     return self
@@ -74,8 +83,8 @@ class ServerProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, sig)
         self._process.wait(timeout=30)
-        if self._process.stderr:
-            self._process.stderr.close()
+        if self._stderr:
+            self._stderr.close()
         self._process = None
 
     def __enter__(self) -> "ServerProcess":

@@ -11,8 +11,8 @@ from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import install_error_handlers
 from plugin_analytics.health import router as health_router
 from plugin_analytics.history.router import router as history_router
-from plugin_analytics.ingest.router import BODY_MODELS
-from plugin_analytics.ingest.router import router as ingest_router
+from plugin_analytics.ingest.router import docs as ingest_docs
+from plugin_analytics.ingest.router import routes as ingest_routes
 from plugin_analytics.ingest.writer import EventWriter
 from plugin_analytics.openapi import install_openapi
 
@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
-    for router in (ingest_router, history_router, health_router):
+    app.router.routes.extend(ingest_routes)
+    for router in (history_router, health_router):
         app.include_router(router)
-    install_openapi(app, BODY_MODELS)
+    install_openapi(app, ingest_docs.routes)
     return app

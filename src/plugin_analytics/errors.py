@@ -38,9 +38,14 @@ class StorageUnavailable(APIError):
         super().__init__(detail, headers={"Retry-After": "1"})
 
 
+def error_response(exc: APIError) -> JSONResponse:
+    """The JSON answer for an API error."""
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, APIError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return error_response(exc)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

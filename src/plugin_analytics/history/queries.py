@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, literal, select, tuple_
@@ -29,8 +29,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         occurred_at, row_id = json.loads(raw)
-        return datetime.fromisoformat(occurred_at), int(row_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        # A naive, out-of-range or non-integer value would fail in the database, not here.
+        at = datetime.fromisoformat(occurred_at)
+        if at.tzinfo is None or type(row_id) is not int or not 0 < row_id < 2**63:
+            raise ValueError("not a cursor")
+        return at.astimezone(UTC), row_id
+    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
         raise BadRequest("cursor is not one this API returned") from exc
 
 

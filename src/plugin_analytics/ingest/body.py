@@ -2,12 +2,12 @@
 
 from typing import Any, TypeVar
 
-from fastapi import Request
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
+from starlette.types import Receive, Scope
 
 from plugin_analytics.errors import APIError, BadRequest, PayloadTooLarge
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT")
 
 
 class InvalidBody(APIError):
@@ -20,20 +20,38 @@ class InvalidBody(APIError):
         self.detail = errors  # type: ignore[assignment]
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
+class ClientClosedRequest(APIError):
+    """The client went away before sending its whole body; nothing was stored."""
+
+    status_code = 499
+
+    def __init__(self) -> None:
+        super().__init__("client closed the connection before sending the whole body")
+
+
+async def read_limited(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole body, refusing (413) as soon as it passes `limit` bytes, chunked or not."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise BadRequest("Content-Length must be a whole number")
-        if int(declared) > limit:
-            raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit} bytes")
+    _check_declared_length(scope, limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientClosedRequest()
+        body += message.get("body", b"")
         if len(body) > limit:
             raise PayloadTooLarge(f"body is larger than the limit of {limit} bytes")
-    return bytes(body)
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _check_declared_length(scope: Scope, limit: int) -> None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            # Digits only: str.isdigit() would also admit "²", which int() rejects.
+            if not value.isdigit():
+                raise BadRequest("Content-Length must be a whole number")
+            if int(value) > limit:
+                raise PayloadTooLarge(f"body is {int(value)} bytes; the limit is {limit} bytes")
 
 
 def parse_json(adapter: TypeAdapter[ModelT], body: bytes) -> ModelT:

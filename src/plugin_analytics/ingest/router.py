@@ -1,82 +1,93 @@
-"""Public ingestion routes: POST /client/update and POST /client/batch."""
+"""Public ingestion routes: POST /client/update and POST /client/batch.
 
+They are the hot path, so they are served as plain ASGI endpoints: the body is read once and
+validated from raw bytes, and the answer is prebuilt, with none of FastAPI's per-request
+dependency solving or response serialisation. Their OpenAPI description comes from `docs`,
+FastAPI declarations of the same contract that are documented but never routed.
+"""
+
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, TypeAdapter
+from fastapi import APIRouter
+from pydantic import TypeAdapter
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from plugin_analytics.errors import APIError, error_response
 from plugin_analytics.ingest.body import parse_json, read_limited
-from plugin_analytics.ingest.ids import new_event_id
-from plugin_analytics.ingest.schemas import BatchCreate, BatchStatus, EventCreate, IngestStatus
-from plugin_analytics.ingest.writer import EventWriter, Row
-from plugin_analytics.openapi import json_body
+from plugin_analytics.ingest.schemas import (
+    BatchCreate,
+    BatchStatus,
+    EventCreate,
+    IngestStatus,
+    ValidEvent,
+)
+from plugin_analytics.ingest.writer import EventWriter
 
-router = APIRouter(tags=["ingestion"])
-
-EVENT = TypeAdapter(EventCreate)
+EVENT = TypeAdapter(ValidEvent)
 BATCH = TypeAdapter(BatchCreate)
-BODY_MODELS: list[type[BaseModel]] = [EventCreate, BatchCreate]
 SUCCESS = b'{"status":"success"}'
+
+Handler = Callable[[EventWriter, bytes], Awaitable[bytes]]
+
+
+async def store_event(writer: EventWriter, body: bytes) -> bytes:
+    event = parse_json(EVENT, body)
+    await writer.write([event], datetime.now(UTC))
+    return SUCCESS
+
+
+async def store_batch(writer: EventWriter, body: bytes) -> bytes:
+    events = parse_json(BATCH, body)["events"]
+    result = await writer.write(events, datetime.now(UTC))
+    status = BatchStatus(received=len(events), new=result.new, duplicates=result.duplicates)
+    return status.model_dump_json().encode()
+
+
+class IngestEndpoint:
+    """An ASGI endpoint: read the body within the size limit, handle it, answer JSON."""
+
+    def __init__(self, handle: Handler) -> None:
+        self._handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state
+        response: Response
+        try:
+            body = await read_limited(scope, receive, state.settings.max_body_bytes)
+            response = Response(
+                await self._handle(state.writer, body), 200, None, "application/json"
+            )
+        except APIError as exc:
+            response = error_response(exc)
+        await response(scope, receive, send)
+
+
+routes = [
+    Route("/client/update", IngestEndpoint(store_event), methods=["POST"]),
+    Route("/client/batch", IngestEndpoint(store_batch), methods=["POST"]),
+]
+
 REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON or headers"},
-    413: {"description": "Body larger than the limit"},
-    503: {"description": "Storage unavailable; nothing was stored"},
+    413: {"description": "Body larger than the limit (1 MiB by default)"},
+    503: {"description": "Storage unavailable or overloaded; nothing was stored"},
 }
 
-
-def get_writer(request: Request) -> EventWriter:
-    writer: EventWriter = request.app.state.writer
-    return writer
+docs = APIRouter(tags=["ingestion"], responses=REFUSALS)
 
 
-WriterDep = Annotated[EventWriter, Depends(get_writer)]
+@docs.post("/client/update", response_model=IngestStatus, summary="Record one event")
+def record_event(event: EventCreate) -> None:
+    """Record one chat message or CTA click. Answers success only once the event is committed;
+    re-sending an event_id stores it once. Any Content-Type is accepted (sendBeacon sends
+    text/plain)."""
 
 
-def to_row(event: EventCreate, received_at: datetime) -> Row:
-    """The stored form of a validated event."""
-    return {
-        "event_id": event.event_id or new_event_id(),
-        "user_id": event.user_id,
-        "session_id": event.session_id,
-        "event_type": event.event_type,
-        "role": event.role,
-        "message": event.message,
-        "cta_id": event.cta_id,
-        "properties": event.properties,
-        "occurred_at": event.timestamp or received_at,
-        "received_at": received_at,
-    }
-
-
-@router.post(
-    "/client/update",
-    response_model=IngestStatus,
-    responses=REFUSALS,
-    openapi_extra=json_body(EventCreate),
-    summary="Record one chat message or CTA click",
-)
-async def record_event(request: Request, writer: WriterDep) -> Response:
-    """Answers success only once the event is committed; re-sending an event_id stores it once."""
-    event = parse_json(
-        EVENT, await read_limited(request, request.app.state.settings.max_body_bytes)
-    )
-    await writer.write([to_row(event, datetime.now(UTC))])
-    return Response(SUCCESS, media_type="application/json")
-
-
-@router.post(
-    "/client/batch",
-    response_model=BatchStatus,
-    responses=REFUSALS,
-    openapi_extra=json_body(BatchCreate),
-    summary="Record up to 1,000 events in one transaction",
-)
-async def record_batch(request: Request, writer: WriterDep) -> BatchStatus:
-    """All events are stored together or none are; the answer counts new events and duplicates."""
-    batch = parse_json(
-        BATCH, await read_limited(request, request.app.state.settings.max_body_bytes)
-    )
-    received_at = datetime.now(UTC)
-    result = await writer.write([to_row(event, received_at) for event in batch.events])
-    return BatchStatus(received=len(batch.events), new=result.new, duplicates=result.duplicates)
+@docs.post("/client/batch", response_model=BatchStatus, summary="Record up to 1,000 events")
+def record_batch(batch: BatchCreate) -> None:
+    """Record up to 1,000 events in one transaction: all are stored or none. The answer counts
+    the new events and the duplicates (event_ids already stored)."""

@@ -1,61 +1,80 @@
 """What the plugin may send, and what ingestion answers."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
 )
+from typing_extensions import TypedDict
 
 MAX_ID_CHARS = 256
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_BATCH_EVENTS = 1000
 MAX_FUTURE_SKEW = timedelta(hours=24)
+# Pydantic also reads digit strings as Unix times, so "20260101" would become a 1970 date.
+ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _no_nul(value: str) -> str:
+def _reject_nul(value: str) -> None:
     # PostgreSQL text cannot hold NUL, so we refuse it on every database alike.
     if "\x00" in value:
         raise ValueError("must not contain NUL (\\u0000) characters")
-    return value
 
 
-def _encodable(value: str) -> str:
+def _utf8_size(value: str) -> int:
+    # ASCII is one byte a character; anything else is encoded, which also finds lone surrogates.
+    if value.isascii():
+        return len(value)
     try:
-        value.encode("utf-8")
+        return len(value.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise ValueError("must be valid Unicode (no lone surrogates)") from exc
+
+
+def _clean_text(value: str) -> str:
+    _reject_nul(value)
+    _utf8_size(value)
     return value
 
 
-def _message_size(value: str) -> str:
-    size = len(value.encode("utf-8"))
+def _clean_message(value: str) -> str:
+    _reject_nul(value)
+    size = _utf8_size(value)
     if size > MAX_MESSAGE_BYTES:
         raise ValueError(f"is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (32 KiB)")
     return value
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    return isinstance(value, list) and any(_has_nul(item) for item in value)
+
+
 def _properties_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    _no_nul(encoded.replace("\\u0000", "\x00"))
-    size = len(_encodable(encoded).encode("utf-8"))
+    if _has_nul(value):
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    size = _utf8_size(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     if size > MAX_PROPERTIES_BYTES:
         raise ValueError(f"is {size} bytes; the limit is {MAX_PROPERTIES_BYTES} bytes (16 KiB)")
     return value
 
 
 def _iso_text(value: Any) -> Any:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not ISO_DATE_START.match(value):
         raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-11-24T10:15:00Z")
     return value
 
@@ -67,55 +86,82 @@ def _not_far_future(value: datetime) -> datetime:
     return value
 
 
-TEXT_CHECKS = (AfterValidator(_no_nul), AfterValidator(_encodable))
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"\S"), *TEXT_CHECKS
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"\S"),
+    AfterValidator(_clean_text),
 ]
-Message = Annotated[str, *TEXT_CHECKS, AfterValidator(_message_size)]
+Message = Annotated[str, AfterValidator(_clean_message)]
 Properties = Annotated[dict[str, Any] | None, AfterValidator(_properties_size)]
 Timestamp = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_not_far_future)]
 
 
-class EventCreate(BaseModel):
-    """A chat message or CTA click as the plugin posts it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    user_id: Identifier = Field(description="The visitor; stable across their sessions.")
-    session_id: Identifier = Field(description="One conversation with the chat plugin.")
-    event_type: Literal["message", "cta_click"] = Field(
-        description="`message` for a chat message, `cta_click` for a call-to-action click."
-    )
-    message: Message = Field(
-        default="", description="Message text (required for messages), or the CTA's label."
-    )
-    event_id: Identifier | None = Field(
-        default=None,
-        description="Client-chosen unique id; an event with an id already stored is not stored "
-        "again (safe retries). Generated when absent.",
-    )
-    timestamp: Timestamp | None = Field(
-        default=None,
-        description="ISO 8601 event time (UTC if no offset); at most 24 h ahead; "
-        "past times are accepted (backfill). Default: the time the server received it.",
-    )
-    role: Literal["user", "assistant"] = Field(default="user", description="Who wrote the message.")
-    cta_id: Identifier | None = Field(default=None, description="Which CTA was clicked.")
-    properties: Properties = Field(
-        default=None, description="Free-form JSON object, at most 16 KiB."
-    )
-
-    @model_validator(mode="after")
-    def message_has_text(self) -> "EventCreate":
-        if self.event_type == "message" and not self.message.strip():
-            raise ValueError("message must not be empty for event_type 'message'")
-        return self
+def _message_text(value: str, info: ValidationInfo) -> str:
+    if info.data.get("event_type") == "message" and not value.strip():
+        raise ValueError("must not be empty for event_type 'message'")
+    return value
 
 
-class BatchCreate(BaseModel):
+def _message_present(event: "EventCreate") -> "EventCreate":
+    # `message` may be left out of a CTA click, so only the whole event can say it is missing.
+    if event["event_type"] == "message" and "message" not in event:
+        raise ValueError("message is required for event_type 'message'")
+    return event
+
+
+# A TypedDict, not a BaseModel: pydantic validates it from JSON about three times faster, and
+# ingestion validates every event. Absent optional keys stay absent: readers apply the defaults
+# documented here (`role` user, `message` empty, the rest null).
+class EventCreate(TypedDict):
+    """A chat message or CTA click as the plugin posts it. Unknown keys are ignored."""
+
+    user_id: Annotated[Identifier, Field(description="The visitor; stable across sessions.")]
+    session_id: Annotated[Identifier, Field(description="One conversation with the plugin.")]
+    event_type: Annotated[
+        Literal["message", "cta_click"],
+        Field(description="`message` for a chat message, `cta_click` for a CTA click."),
+    ]
+    message: NotRequired[
+        Annotated[
+            Message,
+            AfterValidator(_message_text),
+            Field(description="Message text (required for messages), or the CTA's label."),
+        ]
+    ]
+    event_id: NotRequired[
+        Annotated[
+            Identifier | None,
+            Field(
+                description="Client-chosen unique id: an event whose id is already stored is "
+                "not stored again (safe retries). Generated (UUIDv7) when absent."
+            ),
+        ]
+    ]
+    timestamp: NotRequired[
+        Annotated[
+            Timestamp | None,
+            Field(
+                description="ISO 8601 event time (UTC if no offset), at most 24 h ahead; past "
+                "times are accepted (backfill). Default: when the server received it."
+            ),
+        ]
+    ]
+    role: NotRequired[
+        Annotated[Literal["user", "assistant"], Field(description="Who wrote it. Default: `user`.")]
+    ]
+    cta_id: NotRequired[Annotated[Identifier | None, Field(description="Which CTA was clicked.")]]
+    properties: NotRequired[
+        Annotated[Properties, Field(description="Free-form JSON object, at most 16 KiB.")]
+    ]
+
+
+ValidEvent = Annotated[EventCreate, AfterValidator(_message_present)]
+
+
+class BatchCreate(TypedDict):
     """Up to 1,000 events stored together, all or none."""
 
-    events: list[EventCreate] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+    events: Annotated[list[ValidEvent], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
 
 
 class IngestStatus(BaseModel):

@@ -11,19 +11,21 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from plugin_analytics.db.models import event_table
 from plugin_analytics.errors import APIError, StorageUnavailable
+from plugin_analytics.ingest.schemas import EventCreate
+from plugin_analytics.ingest.store import Params, store_for
 
 logger = logging.getLogger(__name__)
 
-Row = dict[str, Any]
+# Two workers storing the same new event_ids in different orders wait on each other; PostgreSQL
+# aborts one (SQLSTATE 40P01) and the other commits, so the retry finds them stored and skips them.
+DEADLOCK = "40P01"
+DEADLOCK_RETRIES = 3
 
 
 class Overloaded(APIError):
@@ -41,7 +43,7 @@ class WriteResult:
 
 @dataclass
 class _Pending:
-    rows: Sequence[Row]
+    rows: Sequence[Params]
     done: asyncio.Future[WriteResult] = field(repr=False)
 
 
@@ -52,10 +54,7 @@ class EventWriter:
         self, engine: Engine, *, max_group_rows: int = 20_000, max_queued_rows: int = 200_000
     ) -> None:
         self._engine = engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._insert = (sqlite_insert if engine.dialect.name == "sqlite" else pg_insert)(
-            event_table
-        ).on_conflict_do_nothing(index_elements=["event_id"])
-        self._returning = self._insert.returning(event_table.c.event_id)
+        self._store = store_for(engine.dialect.name)
         self._max_group_rows = max_group_rows
         self._max_queued_rows = max_queued_rows
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
@@ -74,15 +73,15 @@ class EventWriter:
             self._task = None
         self._thread.shutdown(wait=True)
 
-    async def write(self, rows: Sequence[Row]) -> WriteResult:
-        """Store `rows` atomically; duplicates of stored event_ids are skipped and counted."""
+    async def write(self, events: Sequence[EventCreate], received_at: datetime) -> WriteResult:
+        """Store `events` atomically; duplicates of stored event_ids are skipped and counted."""
         if self._task is None or self._task.done():
             raise StorageUnavailable("the event writer is not running")
-        if self._queued_rows + len(rows) > self._max_queued_rows:
+        if self._queued_rows + len(events) > self._max_queued_rows:
             raise Overloaded()
         done: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        self._queued_rows += len(rows)
-        self._queue.put_nowait(_Pending(rows, done))
+        self._queued_rows += len(events)
+        self._queue.put_nowait(_Pending(self._store.prepare(events, received_at), done))
         return await asyncio.shield(done)
 
     async def _run(self) -> None:
@@ -135,20 +134,28 @@ class EventWriter:
 
     def _commit(self, group: list[_Pending]) -> list[WriteResult]:
         unique = _first_of_each_event_id(group)
+        retries = 0
+        while True:
+            try:
+                return _account(group, self._insert(unique))
+            except DBAPIError as exc:
+                if retries == DEADLOCK_RETRIES or getattr(exc.orig, "sqlstate", None) != DEADLOCK:
+                    raise
+                retries += 1
+                logger.info("deadlock with another writer storing the same event_ids; retrying")
+
+    def _insert(self, rows: list[Params]) -> set[str]:
         with self._engine.begin() as connection:
-            inserted = (
-                set(connection.execute(self._returning, unique).scalars()) if unique else set()
-            )
-        return _account(group, inserted)
+            return self._store.insert(connection, rows) if rows else set()
 
 
-def _first_of_each_event_id(group: list[_Pending]) -> list[Row]:
+def _first_of_each_event_id(group: list[_Pending]) -> list[Params]:
     seen: set[str] = set()
     unique = []
     for pending in group:
         for row in pending.rows:
-            if row["event_id"] not in seen:
-                seen.add(row["event_id"])
+            if row[0] not in seen:
+                seen.add(row[0])
                 unique.append(row)
     return unique
 
@@ -159,8 +166,8 @@ def _account(group: list[_Pending], inserted: set[str]) -> list[WriteResult]:
     for pending in group:
         new = 0
         for row in pending.rows:
-            if row["event_id"] in inserted:
-                inserted.discard(row["event_id"])
+            if row[0] in inserted:
+                inserted.discard(row[0])
                 new += 1
         results.append(WriteResult(new=new, duplicates=len(pending.rows) - new))
     return results
