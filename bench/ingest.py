@@ -23,10 +23,11 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from plugin_analytics.db.engine import build_engine  # noqa: E402
-from plugin_analytics.db.models import event_table  # noqa: E402
-from tests.conftest import migrate  # noqa: E402
-from tests.pg import PostgresServer, free_port  # noqa: E402
+from tests.conftest import migrate
+from tests.pg import PostgresServer, free_port
+
+from plugin_analytics.db.engine import build_engine
+from plugin_analytics.db.models import event_table
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 1000
