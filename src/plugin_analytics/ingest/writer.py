@@ -162,6 +162,8 @@ def _first_of_each_event_id(group: list[_Pending]) -> list[Params]:
 
 def _account(group: list[_Pending], inserted: set[str]) -> list[WriteResult]:
     """Credit each newly stored event_id to the first request in the group that carried it."""
+    if len(inserted) == sum(len(pending.rows) for pending in group):  # the usual case: all new
+        return [WriteResult(new=len(pending.rows), duplicates=0) for pending in group]
     results = []
     for pending in group:
         new = 0
