@@ -22,7 +22,7 @@ run: $(VENV)/.installed
 	$(BIN)/plugin-analytics migrate
 	$(BIN)/plugin-analytics serve
 
-test: $(VENV)/.dev-installed
+test: lint
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev-installed
