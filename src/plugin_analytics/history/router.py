@@ -39,7 +39,9 @@ def user_history(
 ) -> UserHistory:
     """A user's messages and CTA clicks in time order, grouped by session."""
     where = event_table.c.user_id == user_id
-    page = _found(events_page(session, where=where, limit=limit, cursor=cursor), cursor, "user")
+    page = _found(
+        events_page(session, where=where, limit=limit, cursor=cursor), cursor, f"user {user_id!r}"
+    )
     sessions: dict[str, list[EventPublic]] = {}
     for row in page.rows:
         sessions.setdefault(row.session_id, []).append(_public(row))
@@ -53,6 +55,10 @@ def session_transcript(
 ) -> SessionPage:
     """One session's messages and CTA clicks in time order."""
     where = event_table.c.session_id == session_id
-    page = _found(events_page(session, where=where, limit=limit, cursor=cursor), cursor, "session")
+    page = _found(
+        events_page(session, where=where, limit=limit, cursor=cursor),
+        cursor,
+        f"session {session_id!r}",
+    )
     events = [_public(row) for row in page.rows]
     return SessionPage(session_id=session_id, events=events, next_cursor=page.next_cursor)

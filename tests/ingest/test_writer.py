@@ -1,0 +1,80 @@
+"""The group-commit writer: requests share commits, and each request's counts are its own."""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event as sa_event
+
+from plugin_analytics.db.engine import build_engine
+from plugin_analytics.errors import APIError
+from plugin_analytics.ingest.writer import EventWriter, WriteResult
+from tests.helpers import event, stored_events
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_concurrent_requests_share_commits(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    commits = 0
+
+    def count(*_: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa_event.listen(app.state.engine, "commit", count)
+    try:
+        posts = [client.post("/client/update", json=event(event_id=f"e{i}")) for i in range(200)]
+        assert {r.status_code for r in await asyncio.gather(*posts)} == {200}
+    finally:
+        sa_event.remove(app.state.engine, "commit", count)
+    assert len(stored_events(database_url)) == 200
+    assert 1 <= commits <= 20, f"{commits} commits for 200 requests: not grouped"
+
+
+async def test_each_request_is_credited_its_own_new_events(app: FastAPI, database_url: str) -> None:
+    writer: EventWriter = app.state.writer
+    now = datetime.now(UTC)
+    first, second, third = await asyncio.gather(
+        writer.write([event(event_id="x"), event(event_id="y")], now),
+        writer.write([event(event_id="y"), event(event_id="z"), event(event_id="z")], now),
+        writer.write([event(event_id="x")], now),
+    )
+    assert first == WriteResult(new=2, duplicates=0)
+    assert second == WriteResult(new=1, duplicates=2)
+    assert third == WriteResult(new=0, duplicates=1)
+    assert [row["event_id"] for row in stored_events(database_url)] == ["x", "y", "z"]
+
+
+async def test_a_full_queue_refuses_with_503(database_url: str) -> None:
+    engine = build_engine(database_url)
+    writer = EventWriter(engine, max_queued_rows=3)
+    await writer.start()
+    try:
+        now = datetime.now(UTC)
+        with pytest.raises(APIError) as refused:
+            await writer.write([event(event_id=f"big{i}") for i in range(4)], now)
+        assert refused.value.status_code == 503
+        assert "overloaded" in refused.value.detail
+        assert await writer.write([event(event_id="fits")], now) == WriteResult(1, 0)
+    finally:
+        await writer.stop()
+        engine.dispose()
+    assert [row["event_id"] for row in stored_events(database_url)] == ["fits"]
+
+
+async def test_stop_commits_what_is_queued(database_url: str) -> None:
+    engine = build_engine(database_url)
+    writer = EventWriter(engine)
+    await writer.start()
+    now = datetime.now(UTC)
+    pending = [asyncio.create_task(writer.write([event(event_id=f"q{i}")], now)) for i in range(50)]
+    await asyncio.sleep(0)  # let every request reach the queue
+    await writer.stop()
+    engine.dispose()
+    assert await asyncio.wait_for(asyncio.gather(*pending), 10) == [WriteResult(1, 0)] * 50
+    assert len(stored_events(database_url)) == 50
