@@ -171,8 +171,8 @@ async def test_identical_timestamps_paginate_by_arrival(
 @pytest.mark.parametrize(
     ("path", "detail"),
     [
-        ("/users/nobody/history", "no events for user"),
-        ("/sessions/no-such-session", "no events for session"),
+        ("/users/nobody/history", "no events for user 'nobody'"),
+        ("/sessions/no-such-session", "no events for session 'no-such-session'"),
     ],
 )
 async def test_unknown_user_or_session_is_404(
