@@ -27,9 +27,10 @@ def _public(row: Any) -> EventPublic:
     return EventPublic.model_validate({**row._mapping, "timestamp": row.occurred_at})
 
 
-def _found(page: Page, cursor: str | None, what: str) -> None:
+def _found(page: Page, cursor: str | None, what: str) -> Page:
     if not page.rows and cursor is None:
         raise NotFound(f"no events for {what}")
+    return page
 
 
 @router.get("/users/{user_id}/history", response_model=UserHistory)
