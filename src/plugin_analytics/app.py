@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from plugin_analytics import __version__
+from plugin_analytics.analytics.router import router as analytics_router
 from plugin_analytics.config import Settings, get_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import install_error_handlers
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     app.router.routes.extend(ingest_routes)
-    for router in (history_router, health_router):
+    for router in (analytics_router, history_router, health_router):
         app.include_router(router)
     install_openapi(app, ingest_docs.routes)
     return app

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, MetaData, String, Text
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from plugin_analytics.db.types import BigIntId, JSONDocument, UTCDateTime
@@ -29,6 +29,13 @@ class Event(SQLModel, table=True):
         Index("ix_event_occurred_at", "occurred_at"),
         Index("ix_event_user_id_occurred_at", "user_id", "occurred_at", "id"),
         Index("ix_event_session_id_occurred_at", "session_id", "occurred_at", "id"),
+        # CTA clicks are a few percent of events; the CTA report reads just them.
+        Index(
+            "ix_event_cta_click_occurred_at",
+            "occurred_at",
+            sqlite_where=text("event_type = 'cta_click'"),
+            postgresql_where=text("event_type = 'cta_click'"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
@@ -46,4 +53,41 @@ class Event(SQLModel, table=True):
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
+class UserKey(SQLModel, table=True):
+    """A small number for each user_id, so that rollups can hold sets of users as bitmaps."""
+
+    __tablename__ = "user_key"
+
+    num: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    user_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
+
+
+class SessionKey(SQLModel, table=True):
+    """A small number for each session_id (see UserKey)."""
+
+    __tablename__ = "session_key"
+
+    num: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
+
+
+class Rollup(SQLModel, table=True):
+    """Chat activity in one UTC period (a quarter hour, an hour or a day), kept exact as events
+    arrive and are erased. Sets are roaring bitmaps of UserKey/SessionKey numbers."""
+
+    __tablename__ = "rollup"
+
+    grain: str = Field(sa_column=Column(String(8), primary_key=True))
+    start_at: datetime = Field(sa_column=Column(UTCDateTime, primary_key=True))
+    user_messages: int = Field(sa_column=Column(BigInteger, nullable=False))
+    assistant_messages: int = Field(sa_column=Column(BigInteger, nullable=False))
+    cta_clicks: int = Field(sa_column=Column(BigInteger, nullable=False))
+    users: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sessions: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    converted_sessions: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 event_table = Event.__table__  # type: ignore[attr-defined]
+user_key_table = UserKey.__table__  # type: ignore[attr-defined]
+session_key_table = SessionKey.__table__  # type: ignore[attr-defined]
+rollup_table = Rollup.__table__  # type: ignore[attr-defined]

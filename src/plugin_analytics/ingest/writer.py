@@ -16,9 +16,10 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
+from plugin_analytics.analytics.rollups import add_to_rollups
 from plugin_analytics.errors import APIError, StorageUnavailable
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.store import Params, store_for
+from plugin_analytics.ingest.store import Params, facts, prepare, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class EventWriter:
             raise Overloaded()
         done: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queued_rows += len(events)
-        self._queue.put_nowait(_Pending(self._store.prepare(events, received_at), done))
+        self._queue.put_nowait(_Pending(prepare(events, received_at), done))
         return await asyncio.shield(done)
 
     async def _run(self) -> None:
@@ -146,7 +147,10 @@ class EventWriter:
 
     def _insert(self, rows: list[Params]) -> set[str]:
         with self._engine.begin() as connection:
-            return self._store.insert(connection, rows) if rows else set()
+            stored = self._store.insert(connection, rows) if rows else []
+            if stored:
+                add_to_rollups(connection, facts(stored))
+        return {row[0] for row in stored}
 
 
 def _first_of_each_event_id(group: list[_Pending]) -> list[Params]:

@@ -1,0 +1,125 @@
+"""Erasing a user (right to erasure) while keeping every rollup exact."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, delete, exists, select
+
+from plugin_analytics.analytics.rollups import (
+    ACTIVITY,
+    GRAINS,
+    Activity,
+    RollupSql,
+    period_start,
+)
+from plugin_analytics.db.models import event_table, session_key_table, user_key_table
+from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+
+
+@dataclass
+class _Removal:
+    """What one rollup period loses: counts, and the sessions that may no longer be active."""
+
+    counts: Activity = field(default_factory=Activity)
+    sessions: set[str] = field(default_factory=set)
+
+
+def erase_user(connection: Connection, user_id: str) -> int:
+    """Delete every event of `user_id` and take them out of the rollups; returns how many."""
+    events = connection.execute(
+        select(
+            event_table.c.session_id,
+            event_table.c.event_type,
+            event_table.c.role,
+            event_table.c.occurred_at,
+        ).where(event_table.c.user_id == user_id)
+    ).all()
+    removals = _removals(events)
+    user_num = connection.execute(
+        select(user_key_table.c.num).where(user_key_table.c.user_id == user_id)
+    ).scalar()
+    connection.execute(delete(event_table).where(event_table.c.user_id == user_id))
+    if removals and user_num is not None:
+        _subtract(connection, removals, user_num)
+    connection.execute(delete(user_key_table).where(user_key_table.c.user_id == user_id))
+    _forget_empty_sessions(connection, {session_id for session_id, *_ in events})
+    return len(events)
+
+
+def _removals(events: Sequence[Any]) -> dict[tuple[str, int], _Removal]:
+    removals: dict[tuple[str, int], _Removal] = defaultdict(_Removal)
+    for session_id, event_type, role, occurred_at in events:
+        if event_type not in ACTIVITY:
+            continue
+        at = to_epoch_us(occurred_at)
+        for grain, size in GRAINS.items():
+            removal = removals[(grain, period_start(at, size))]
+            removal.sessions.add(session_id)
+            if event_type == "cta_click":
+                removal.counts.cta_clicks += 1
+            elif role == "assistant":
+                removal.counts.assistant_messages += 1
+            else:
+                removal.counts.user_messages += 1
+    return removals
+
+
+def _subtract(connection: Connection, removals: dict[tuple[str, int], _Removal], user: int) -> None:
+    sql = RollupSql(connection)
+    session_nums = _session_numbers(connection, {s for r in removals.values() for s in r.sessions})
+    for key, current in sql.lock_rows(sorted(removals)).items():
+        removal = removals[key]
+        current.user_messages -= removal.counts.user_messages
+        current.assistant_messages -= removal.counts.assistant_messages
+        current.cta_clicks -= removal.counts.cta_clicks
+        current.users.discard(user)
+        for session_id in removal.sessions:
+            still_active, still_converted = _session_left(connection, session_id, key)
+            if not still_active:
+                current.sessions.discard(session_nums[session_id])
+            if not still_converted:
+                current.converted_sessions.discard(session_nums[session_id])
+        sql.write_row(key, current)
+
+
+def _session_left(
+    connection: Connection, session_id: str, key: tuple[str, int]
+) -> tuple[bool, bool]:
+    """Whether other users' events keep the session active (and converted) in the period."""
+    grain, start = key
+    in_period = (
+        event_table.c.session_id == session_id,
+        event_table.c.occurred_at >= from_epoch_us(start),
+        event_table.c.occurred_at < from_epoch_us(start + GRAINS[grain]),
+    )
+    types = set(
+        connection.execute(
+            select(event_table.c.event_type)
+            .where(*in_period, event_table.c.event_type.in_(ACTIVITY))
+            .distinct()
+        ).scalars()
+    )
+    return bool(types), "cta_click" in types
+
+
+def _session_numbers(connection: Connection, session_ids: set[str]) -> dict[str, int]:
+    rows = connection.execute(
+        select(session_key_table.c.session_id, session_key_table.c.num).where(
+            session_key_table.c.session_id.in_(session_ids)
+        )
+    )
+    return {session_id: num for session_id, num in rows}
+
+
+def _forget_empty_sessions(connection: Connection, session_ids: set[str]) -> None:
+    """Drop the key of each of these sessions that no longer has any event."""
+    if not session_ids:
+        return
+    has_events = exists().where(event_table.c.session_id == session_key_table.c.session_id)
+    connection.execute(
+        delete(session_key_table).where(
+            session_key_table.c.session_id.in_(session_ids), ~has_events
+        )
+    )

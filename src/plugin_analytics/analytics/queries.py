@@ -1,0 +1,132 @@
+"""The analytics SQL: reading rollups, the raw events where no rollup can answer, and CTAs."""
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, and_, literal_column, or_, select
+
+from plugin_analytics.analytics.ranges import Bucket, DateRange, Pieces, decompose
+from plugin_analytics.analytics.rollups import ACTIVITY, Activity, tally
+from plugin_analytics.db.models import event_table, rollup_table, session_key_table, user_key_table
+from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+
+KEY_CHUNK = 500
+TOP_PRECEDING = 3
+
+
+def activity_in(connection: Connection, start_us: int, end_us: int) -> Activity:
+    """All chat activity in [start_us, end_us)."""
+    return activity_per_span(connection, [(start_us, end_us)])[0]
+
+
+def activity_per_span(connection: Connection, spans: list[tuple[int, int]]) -> list[Activity]:
+    """Activity of each span, reading every rollup row the spans need in a few queries."""
+    pieces = [decompose(start, end) for start, end in spans]
+    rows = rollup_rows(connection, {period for piece in pieces for period in piece.periods})
+    return [_combine(connection, piece, rows) for piece in pieces]
+
+
+def _combine(
+    connection: Connection, piece: Pieces, rows: dict[tuple[str, int], Activity]
+) -> Activity:
+    total = Activity()
+    for period in piece.periods:
+        if period in rows:
+            total.add(rows[period])
+    for start, end in piece.raw:
+        total.add(raw_activity(connection, start, end))
+    return total
+
+
+def rollup_rows(
+    connection: Connection, periods: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], Activity]:
+    by_grain: dict[str, list[int]] = defaultdict(list)
+    for grain, start in periods:
+        by_grain[grain].append(start)
+    found: dict[tuple[str, int], Activity] = {}
+    for grain, starts in by_grain.items():
+        for offset in range(0, len(starts), KEY_CHUNK):
+            chunk = [from_epoch_us(at) for at in starts[offset : offset + KEY_CHUNK]]
+            query = select(rollup_table).where(
+                rollup_table.c.grain == grain, rollup_table.c.start_at.in_(chunk)
+            )
+            for row in connection.execute(query):
+                found[(grain, to_epoch_us(row.start_at))] = Activity.from_row(row)
+    return found
+
+
+def raw_activity(connection: Connection, start_us: int, end_us: int) -> Activity:
+    """Activity computed from the events themselves (the exact path under the rollups)."""
+    query = (
+        select(
+            event_table.c.event_type,
+            event_table.c.role,
+            user_key_table.c.num,
+            session_key_table.c.num,
+        )
+        .join(user_key_table, user_key_table.c.user_id == event_table.c.user_id)
+        .join(session_key_table, session_key_table.c.session_id == event_table.c.session_id)
+        .where(
+            event_table.c.occurred_at >= from_epoch_us(start_us),
+            event_table.c.occurred_at < from_epoch_us(end_us),
+            event_table.c.event_type.in_(ACTIVITY),
+        )
+    )
+    total = Activity()
+    for event_type, role, user, session in connection.execute(query):
+        tally(total, event_type, role, user, session)
+    return total
+
+
+def activity_per_bucket(connection: Connection, spans: list[Bucket]) -> list[Activity]:
+    return activity_per_span(connection, [(bucket.start_us, bucket.end_us) for bucket in spans])
+
+
+@dataclass
+class CtaStats:
+    cta_id: str | None
+    clicks: int = 0
+    users: set[str] = field(default_factory=set)
+    sessions: set[str] = field(default_factory=set)
+    preceding: Counter[str] = field(default_factory=Counter)
+
+    def top_preceding(self) -> list[tuple[str, int]]:
+        return self.preceding.most_common(TOP_PRECEDING)
+
+
+def cta_stats(connection: Connection, span: DateRange) -> list[CtaStats]:
+    """Per CTA: clicks, who clicked, and the assistant message each click followed."""
+    click = event_table
+    before = event_table.alias("before")
+    preceding = (
+        select(before.c.message)
+        .where(
+            before.c.session_id == click.c.session_id,
+            before.c.event_type == "message",
+            before.c.role == "assistant",
+            or_(
+                before.c.occurred_at < click.c.occurred_at,
+                and_(before.c.occurred_at == click.c.occurred_at, before.c.id < click.c.id),
+            ),
+        )
+        .order_by(before.c.occurred_at.desc(), before.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(click.c.cta_id, click.c.user_id, click.c.session_id, preceding).where(
+        # Inline, not a bound parameter, so the planner can use the partial index on clicks.
+        click.c.event_type == literal_column("'cta_click'"),
+        click.c.occurred_at >= from_epoch_us(span.start_us),
+        click.c.occurred_at < from_epoch_us(span.end_us),
+    )
+    stats: dict[str | None, CtaStats] = {}
+    for cta_id, user_id, session_id, message in connection.execute(query):
+        entry = stats.setdefault(cta_id, CtaStats(cta_id))
+        entry.clicks += 1
+        entry.users.add(user_id)
+        entry.sessions.add(session_id)
+        if message is not None:
+            entry.preceding[message] += 1
+    return sorted(stats.values(), key=lambda s: (-s.clicks, s.cta_id or ""))

@@ -1,0 +1,210 @@
+"""Rollups: chat activity per UTC quarter hour, hour and day, kept exact in the transaction that
+stores (or erases) the events.
+
+Each rollup row holds additive counts and three sets as roaring bitmaps: the users, the sessions,
+and the converted sessions (those with a CTA click) active in the period. Distinct counts over
+any range are then the size of a union of a few bitmaps, never a scan of raw events.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyroaring import BitMap
+from sqlalchemy import Connection, select
+
+from plugin_analytics.db.models import (
+    event_table,
+)
+from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+
+QUARTER_US = 15 * 60 * 1_000_000
+HOUR_US = 4 * QUARTER_US
+DAY_US = 24 * HOUR_US
+GRAINS = {"quarter": QUARTER_US, "hour": HOUR_US, "day": DAY_US}
+ACTIVITY = ("message", "cta_click")  # the event types that make a user or session active
+KEY_CHUNK = 500
+
+# What rollups need of an event: (user_id, session_id, event_type, role, occurred_at in µs).
+EventFacts = tuple[str, str, str, str, int]
+BACKFILL_CHUNK = 20_000
+
+
+@dataclass
+class Activity:
+    """Counts and sets of one period (or of the sum of several)."""
+
+    user_messages: int = 0
+    assistant_messages: int = 0
+    cta_clicks: int = 0
+    users: BitMap = field(default_factory=BitMap)
+    sessions: BitMap = field(default_factory=BitMap)
+    converted_sessions: BitMap = field(default_factory=BitMap)
+
+    def add(self, other: "Activity") -> None:
+        self.user_messages += other.user_messages
+        self.assistant_messages += other.assistant_messages
+        self.cta_clicks += other.cta_clicks
+        self.users |= other.users
+        self.sessions |= other.sessions
+        self.converted_sessions |= other.converted_sessions
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Activity":
+        return cls(
+            row.user_messages,
+            row.assistant_messages,
+            row.cta_clicks,
+            BitMap.deserialize(row.users),
+            BitMap.deserialize(row.sessions),
+            BitMap.deserialize(row.converted_sessions),
+        )
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "user_messages": self.user_messages,
+            "assistant_messages": self.assistant_messages,
+            "cta_clicks": self.cta_clicks,
+            "users": self.users.serialize(),
+            "sessions": self.sessions.serialize(),
+            "converted_sessions": self.converted_sessions.serialize(),
+        }
+
+
+def period_start(at_us: int, grain_us: int) -> int:
+    return at_us - at_us % grain_us
+
+
+def add_to_rollups(connection: Connection, events: Sequence[EventFacts]) -> None:
+    """Count newly stored events into their rollup rows."""
+    active = [event for event in events if event[2] in ACTIVITY]
+    if not active:
+        return
+    users = key_numbers(connection, "user_key", "user_id", {e[0] for e in active})
+    sessions = key_numbers(connection, "session_key", "session_id", {e[1] for e in active})
+    quarters: dict[int, Activity] = defaultdict(Activity)
+    for user_id, session_id, event_type, role, occurred_at in active:
+        period = quarters[period_start(occurred_at, QUARTER_US)]
+        tally(period, event_type, role, users[user_id], sessions[session_id])
+    merge_into_rows(connection, spread(quarters))
+
+
+def backfill(connection: Connection) -> int:
+    """Count every stored event into the rollups (which must be empty); returns the count."""
+    columns = [event_table.c[name] for name in ("user_id", "session_id", "event_type", "role")]
+    query = select(*columns, event_table.c.occurred_at).order_by(event_table.c.id)
+    result = connection.execute(query.execution_options(yield_per=BACKFILL_CHUNK))
+    counted = 0
+    for chunk in result.partitions():
+        facts = [(*row[:4], to_epoch_us(row[4])) for row in chunk]
+        add_to_rollups(connection, facts)
+        counted += len(facts)
+    return counted
+
+
+def tally(period: Activity, event_type: str, role: str, user: int, session: int) -> None:
+    """Count one active event into `period`."""
+    if event_type == "cta_click":
+        period.cta_clicks += 1
+        period.converted_sessions.add(session)
+    elif role == "assistant":
+        period.assistant_messages += 1
+    else:
+        period.user_messages += 1
+    period.users.add(user)
+    period.sessions.add(session)
+
+
+def spread(quarters: dict[int, Activity]) -> dict[tuple[str, int], Activity]:
+    """The quarter-hour deltas, and the hour and day deltas they add up to."""
+    deltas: dict[tuple[str, int], Activity] = {}
+    for start, activity in quarters.items():
+        deltas[("quarter", start)] = activity
+        for grain in ("hour", "day"):
+            key = (grain, period_start(start, GRAINS[grain]))
+            deltas.setdefault(key, Activity()).add(activity)
+    return deltas
+
+
+def merge_into_rows(connection: Connection, deltas: dict[tuple[str, int], Activity]) -> None:
+    """Add `deltas` to their rows: create missing rows, then lock, read, merge and write them.
+    Rows are locked in key order, so concurrent writers cannot deadlock on them."""
+    sql = RollupSql(connection)
+    keys = sorted(deltas)
+    sql.ensure_rows(keys)
+    for key, current in sql.lock_rows(keys).items():
+        current.add(deltas[key])
+        sql.write_row(key, current)
+
+
+def key_numbers(connection: Connection, table: str, column: str, ids: set[str]) -> dict[str, int]:
+    """The number of each id in `table`, numbering the ids it does not have yet."""
+    sql = RollupSql(connection)
+    wanted = sorted(ids)
+    numbers: dict[str, int] = {}
+    for start in range(0, len(wanted), KEY_CHUNK):
+        chunk = tuple(wanted[start : start + KEY_CHUNK])
+        values = ", ".join([f"({sql.mark})"] * len(chunk))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({column}) VALUES {values} ON CONFLICT ({column}) DO NOTHING",
+            chunk,
+        )
+        found = connection.exec_driver_sql(
+            f"SELECT {column}, num FROM {table} WHERE {column} IN ({sql.marks(len(chunk))})",
+            chunk,
+        )
+        numbers.update({key: num for key, num in found})
+    return numbers
+
+
+class RollupSql:
+    """The statements that maintain rollup rows, as driver SQL: they run in every ingestion
+    transaction, where SQLAlchemy's per-statement overhead would cost real throughput."""
+
+    COLUMNS = "user_messages, assistant_messages, cta_clicks, users, sessions, converted_sessions"
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.sqlite = connection.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+
+    def marks(self, count: int) -> str:
+        return ", ".join([self.mark] * count)
+
+    def time(self, at_us: int) -> Any:
+        return at_us if self.sqlite else from_epoch_us(at_us)
+
+    def ensure_rows(self, keys: list[tuple[str, int]]) -> None:
+        empty = BitMap().serialize()
+        values = ", ".join([f"({self.marks(2)}, 0, 0, 0, {self.marks(3)})"] * len(keys))
+        params = [p for grain, at in keys for p in (grain, self.time(at), empty, empty, empty)]
+        self.connection.exec_driver_sql(
+            f"INSERT INTO rollup (grain, start_at, {self.COLUMNS}) VALUES {values} "
+            "ON CONFLICT (grain, start_at) DO NOTHING",
+            tuple(params),
+        )
+
+    def lock_rows(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Activity]:
+        where = " OR ".join([f"(grain = {self.mark} AND start_at = {self.mark})"] * len(keys))
+        params = tuple(p for grain, at in keys for p in (grain, self.time(at)))
+        lock = "" if self.sqlite else " FOR UPDATE"  # SQLite: the writer holds the write lock
+        rows = self.connection.exec_driver_sql(
+            f"SELECT grain, start_at, {self.COLUMNS} FROM rollup WHERE {where} "
+            f"ORDER BY grain, start_at{lock}",
+            params,
+        )
+        return {
+            (row[0], row[1] if self.sqlite else to_epoch_us(row[1])): Activity(
+                row[2], row[3], row[4], *(BitMap.deserialize(blob) for blob in row[5:8])
+            )
+            for row in rows
+        }
+
+    def write_row(self, key: tuple[str, int], activity: Activity) -> None:
+        grain, at = key
+        assignments = ", ".join(f"{name} = {self.mark}" for name in self.COLUMNS.split(", "))
+        self.connection.exec_driver_sql(
+            f"UPDATE rollup SET {assignments} WHERE grain = {self.mark} AND start_at = {self.mark}",
+            (*activity.columns().values(), grain, self.time(at)),
+        )

@@ -1,0 +1,118 @@
+"""GET /analytics/summary, /analytics/timeseries, /analytics/ctas; DELETE /users/{user_id}."""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import Connection
+
+from plugin_analytics.analytics.erasure import erase_user
+from plugin_analytics.analytics.queries import activity_in, activity_per_bucket, cta_stats
+from plugin_analytics.analytics.ranges import DateRange, Interval, buckets, date_range
+from plugin_analytics.analytics.schemas import (
+    CtaReport,
+    CtaReports,
+    Erasure,
+    Metrics,
+    PrecedingMessage,
+    Summary,
+    Timeseries,
+    TimeseriesBucket,
+)
+from plugin_analytics.db.session import EngineDep, SessionDep
+from plugin_analytics.security import AdminDep
+
+router = APIRouter(tags=["analytics"], dependencies=[AdminDep])
+
+StartDate = Annotated[
+    date | None, Query(description="First day (YYYY-MM-DD), inclusive. Default: 6 days ago.")
+]
+EndDate = Annotated[
+    date | None, Query(description="Last day (YYYY-MM-DD), inclusive. Default: today.")
+]
+TimeZone = Annotated[str, Query(description="IANA time zone of the days, e.g. Asia/Kolkata.")]
+
+
+def _snapshot(session: SessionDep) -> Connection:
+    """One consistent view for all the queries of a report (PostgreSQL: repeatable read)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    return session.connection()
+
+
+def _echo(span: DateRange) -> dict[str, object]:
+    return {"start_date": span.start_date, "end_date": span.end_date, "tz": span.tz.key}
+
+
+@router.get("/analytics/summary", response_model=Summary)
+def summary(
+    session: SessionDep,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    tz: TimeZone = "UTC",
+) -> Summary:
+    """Chat activity and conversion over whole days in `tz` (definitions: docs/metrics.md)."""
+    span = date_range(start_date, end_date, tz)
+    activity = activity_in(_snapshot(session), span.start_us, span.end_us)
+    return Summary(**_echo(span), **Metrics.of(activity))
+
+
+@router.get("/analytics/timeseries", response_model=Timeseries)
+def timeseries(
+    session: SessionDep,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    interval: Interval = "day",
+    tz: TimeZone = "UTC",
+) -> Timeseries:
+    """The summary's metrics per local hour, day or week (Monday first), every bucket present."""
+    span = date_range(start_date, end_date, tz)
+    spans = buckets(span, interval)
+    activities = activity_per_bucket(_snapshot(session), spans)
+    return Timeseries(
+        **_echo(span),
+        interval=interval,
+        buckets=[
+            TimeseriesBucket(start=bucket.start, end=bucket.end, **Metrics.of(activity))
+            for bucket, activity in zip(spans, activities, strict=True)
+        ],
+    )
+
+
+@router.get("/analytics/ctas", response_model=CtaReports)
+def ctas(
+    session: SessionDep,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    tz: TimeZone = "UTC",
+) -> CtaReports:
+    """Per CTA: clicks, users, converted sessions, share, and what the assistant said before."""
+    span = date_range(start_date, end_date, tz)
+    stats = cta_stats(_snapshot(session), span)
+    total = sum(entry.clicks for entry in stats)
+    reports = [
+        CtaReport(
+            cta_id=entry.cta_id,
+            clicks=entry.clicks,
+            unique_users=len(entry.users),
+            converted_sessions=len(entry.sessions),
+            share_of_clicks=entry.clicks / total,
+            preceding_assistant_messages=[
+                PrecedingMessage(message=message, clicks=clicks)
+                for message, clicks in entry.top_preceding()
+            ],
+        )
+        for entry in stats
+    ]
+    return CtaReports(**_echo(span), total_clicks=total, ctas=reports)
+
+
+@router.delete("/users/{user_id}", response_model=Erasure, tags=["privacy"])
+def erase(
+    user_id: Annotated[str, Path(min_length=1, max_length=256)], engine: EngineDep
+) -> Erasure:
+    """Erase every event of the user (right to erasure); analytics stay exact. Repeating it is
+    harmless."""
+    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+        deleted = erase_user(connection, user_id)
+    return Erasure(user_id=user_id, deleted_events=deleted)
