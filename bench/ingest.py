@@ -137,7 +137,7 @@ def measure(app: str, env: dict[str, str], path: str, body: str, seconds: int) -
 
 
 def bench_database(name: str, url: str, baseline: dict[str, Load], seconds: int) -> None:
-    env = {"DATABASE_URL": url, "ADMIN_API_KEY": "bench", "SCHEDULER_ENABLED": "false"}
+    env = {"DATABASE_URL": url, "ADMIN_API_KEY": "bench-admin-key-0123456789", "SCHEDULER_ENABLED": "false"}
     before = count_events(url)
     single = measure("main:app", env, "/client/update", single_body(), seconds)
     batch = measure("main:app", env, "/client/batch", batch_body(), seconds)

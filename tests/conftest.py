@@ -16,7 +16,7 @@ from plugin_analytics.cli import alembic_config
 from plugin_analytics.config import Settings, load_settings
 from tests.pg import PostgresServer
 
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY = "test-admin-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 

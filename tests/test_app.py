@@ -1,7 +1,16 @@
 """App-wide behaviour: health, OpenAPI description of the raw-body routes, no tracebacks."""
 
+from pathlib import Path
+
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from plugin_analytics.app import create_app
+from plugin_analytics.config import load_settings
+from tests.conftest import ADMIN, ADMIN_KEY
+from tests.helpers import event
 
 pytestmark = pytest.mark.anyio
 
@@ -29,3 +38,31 @@ async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/nope")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not Found"}
+
+
+async def test_healthz_is_503_when_the_writer_has_stopped(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await app.state.writer.stop()
+    response = await client.get("/healthz")
+    assert response.status_code == 503
+    assert "writer" in response.json()["detail"]
+    refused = await client.post("/client/update", json=event())
+    assert refused.status_code == 503
+
+
+async def test_healthz_is_503_when_the_database_is_not_migrated(tmp_path: Path) -> None:
+    settings = load_settings(
+        _env_file=None, database_url=f"sqlite:///{tmp_path / 'empty.db'}", admin_api_key=ADMIN_KEY
+    )
+    application = create_app(settings)
+    transport = httpx.ASGITransport(app=application)
+    async with (
+        LifespanManager(application),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as http,
+    ):
+        health = await http.get("/healthz")
+        assert health.status_code == 503
+        assert "not migrated" in health.json()["detail"]
+        read = await http.get("/sessions/s", headers=ADMIN)
+        assert read.status_code == 503

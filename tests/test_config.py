@@ -32,14 +32,15 @@ def test_contract_defaults() -> None:
 def test_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WRITE_KEYS", "wk_one, wk_two,,")
     monkeypatch.setenv("REPORT_RECIPIENTS", "a@example.com,b@example.com")
-    monkeypatch.setenv("ADMIN_API_KEY", "s3cret")
+    monkeypatch.setenv("ADMIN_API_KEY", "s3cret-s3cret-s3cret")
     monkeypatch.setenv("REPORT_TIMEZONE", "Asia/Kathmandu")
     settings = load_settings(_env_file=None)
     assert settings.write_keys == ["wk_one", "wk_two"]
     assert settings.report_recipients == ["a@example.com", "b@example.com"]
     assert settings.admin_api_key is not None
-    assert settings.admin_api_key.get_secret_value() == "s3cret"
+    assert settings.admin_api_key.get_secret_value() == "s3cret-s3cret-s3cret"
     assert "s3cret" not in repr(settings)
+    assert "sqlite" not in repr(settings)  # the database URL may hold a password
 
 
 def test_values_from_env_file(tmp_path: Path) -> None:
@@ -98,3 +99,9 @@ def test_bad_value_stops_the_seed_start_command(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "EMAIL_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_short_admin_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_API_KEY", "letmein")
+    with pytest.raises(SettingsError, match=r"ADMIN_API_KEY: .*at least 16 characters"):
+        load_settings(_env_file=None)

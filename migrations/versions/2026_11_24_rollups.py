@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import plugin_analytics.db.types
 from plugin_analytics.analytics.rollups import backfill
 
 revision: str = "0002"
@@ -20,13 +19,14 @@ depends_on: str | Sequence[str] | None = None
 
 ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 CTA_CLICKS = sa.text("event_type = 'cta_click'")
+UTC_DATETIME = sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite")
 
 
 def upgrade() -> None:
     op.create_table(
         "rollup",
         sa.Column("grain", sa.String(length=8), nullable=False),
-        sa.Column("start_at", plugin_analytics.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("start_at", UTC_DATETIME, nullable=False),
         sa.Column("user_messages", sa.BigInteger(), nullable=False),
         sa.Column("assistant_messages", sa.BigInteger(), nullable=False),
         sa.Column("cta_clicks", sa.BigInteger(), nullable=False),

@@ -28,13 +28,16 @@ ingestion routes; site owners read transcripts and analytics with
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = build_engine(settings.sqlalchemy_url)
-    writer = EventWriter(engine)
+    # The writer has its own engine, so that a burst of reads can never hold up ingestion.
+    writer_engine = build_engine(settings.sqlalchemy_url)
+    writer = EventWriter(writer_engine)
     await writer.start()
     app.state.engine, app.state.writer = engine, writer
     try:
         yield
     finally:
         await writer.stop()
+        writer_engine.dispose()
         engine.dispose()
 
 

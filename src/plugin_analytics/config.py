@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 
 CommaList = Annotated[list[str], NoDecode]
+MIN_ADMIN_KEY_LENGTH = 16
 
 
 class SettingsError(RuntimeError):
@@ -25,7 +26,7 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
-    database_url: str = "sqlite:///./analytics.db"
+    database_url: str = Field(default="sqlite:///./analytics.db", repr=False)  # may hold a password
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
@@ -90,6 +91,16 @@ class Settings(BaseSettings):
         if value.strip() and not RATE_LIMIT_PATTERN.match(value):
             raise ValueError("must look like 600/minute (per second, minute, hour or day)")
         return value.strip()
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_ADMIN_KEY_LENGTH} characters; "
+                "run `plugin-analytics init` to create a random one"
+            )
+        return value
 
     @field_validator("admin_api_key", "openai_api_key", "email_password", mode="before")
     @classmethod

@@ -1,10 +1,11 @@
 """GET /healthz: public liveness that includes the database."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import EngineDep
 from plugin_analytics.errors import StorageUnavailable
 
@@ -12,14 +13,17 @@ router = APIRouter(tags=["health"])
 
 
 def _ping(engine: Engine) -> None:
+    """Read the event table: the database answers and is migrated."""
     with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+        connection.execute(select(event_table.c.id).limit(1))
 
 
-@router.get("/healthz", summary="200 when the database answers, 503 otherwise")
-async def healthz(engine: EngineDep) -> dict[str, str]:
+@router.get("/healthz", summary="200 when the database answers and ingestion runs, else 503")
+async def healthz(request: Request, engine: EngineDep) -> dict[str, str]:
     try:
         await run_in_threadpool(_ping, engine)
     except SQLAlchemyError as exc:
-        raise StorageUnavailable("database is not answering") from exc
+        raise StorageUnavailable("the database is not answering, or is not migrated") from exc
+    if not request.app.state.writer.running:
+        raise StorageUnavailable("the event writer is not running")
     return {"status": "ok", "database": engine.dialect.name}

@@ -2,7 +2,9 @@
 
 import asyncio
 import itertools
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from asgi_lifespan import LifespanManager
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import load_settings
-from tests.conftest import ADMIN_KEY, migrate
+from tests.conftest import ADMIN, ADMIN_KEY, migrate
 from tests.helpers import event, stored_events
 from tests.pg import PostgresServer
 
@@ -85,6 +87,8 @@ async def test_postgresql_down_answers_503_and_recovers(private_pg: PostgresServ
                 await client.post("/client/update", json=event(event_id="refused")),
                 await client.post("/client/batch", json=batch("refused-1", "refused-2")),
                 await client.get("/healthz"),
+                await client.get("/sessions/session-1", headers=ADMIN),
+                await client.get("/analytics/summary", headers=ADMIN),
             ]
         finally:
             await anyio.to_thread.run_sync(private_pg.resume)
@@ -169,3 +173,37 @@ async def test_sqlite_write_lock_held_elsewhere_answers_503_and_recovers(tmp_pat
 
     stored = [row["event_id"] for row in stored_events(url)]
     assert stored == ["before", "after", "after-1", "after-2"]
+
+
+def chattr(flag: str, path: Path) -> None:
+    subprocess.run(["chattr", flag, str(path)], check=True, capture_output=True)
+
+
+def immutable_supported(directory: Path) -> bool:
+    probe = directory / "probe"
+    probe.touch()
+    done = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, check=False)
+    subprocess.run(["chattr", "-i", str(probe)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+async def test_sqlite_file_unwritable_answers_503_and_recovers(tmp_path: Path) -> None:
+    # As root, chmod does not stop writes; an immutable file (chattr +i) does. SQLite opens such
+    # a file read-only, and that connection must not outlive the outage.
+    if shutil.which("chattr") is None or not immutable_supported(tmp_path):
+        pytest.skip("this file system cannot make a file immutable")
+    path = tmp_path / "analytics.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    # Not the -wal or -shm files: SQLite maps -shm into memory, and a write there would kill us.
+    chattr("+i", path)
+    try:
+        async with serving(url) as client:
+            for _ in range(2):
+                refused = await client.post("/client/update", json=event(event_id="refused"))
+                assert_unavailable(refused)
+            chattr("-i", path)
+            await until_ok(client, "POST", "/client/update", json=event(event_id="after"))
+    finally:
+        chattr("-i", path)
+    assert [row["event_id"] for row in stored_events(url)] == ["after"]

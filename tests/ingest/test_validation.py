@@ -36,6 +36,9 @@ def assert_invalid(response: httpx.Response, loc: list[Any], msg: str, kind: str
 
 
 BAD_FIELDS: list[Any] = [
+    # Out of range once converted to UTC (they overflowed with a 500 before).
+    ("timestamp", "0001-01-01T00:00:00+05:00", "outside the years 1 to 9999", "value_error"),
+    ("timestamp", "9999-12-31T23:00:00-05:00", "outside the years 1 to 9999", "value_error"),
     ("user_id", MISSING, "Field required", "missing"),
     ("session_id", MISSING, "Field required", "missing"),
     ("event_type", MISSING, "Field required", "missing"),
@@ -300,4 +303,21 @@ async def test_non_numeric_content_length_is_400(
     response = await client.post("/client/update", content=body, headers=headers)
     assert response.status_code == 400
     assert response.json() == {"detail": "Content-Length must be a whole number"}
+    assert stored_events(database_url) == []
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_properties_that_are_not_json_numbers_are_refused(
+    client: httpx.AsyncClient, database_url: str, number: str
+) -> None:
+    # Python's JSON reader takes these; PostgreSQL's jsonb and SQLite's JSON functions do not.
+    good = b'{"user_id": "u", "session_id": "s", "event_type": "message", "message": "m"}'
+    bad = good[:-1] + b', "properties": {"score": ' + number.encode() + b"}}"
+    response = await client.post("/client/update", content=bad)
+    if response.status_code == 400:  # the JSON parser itself may refuse it
+        assert "not valid JSON" in response.json()["detail"]
+    else:
+        assert_invalid(response, ["body", "properties"], "NaN or Infinity", "value_error")
+    batch = b'{"events": [' + good + b", " + bad + b"]}"
+    assert (await client.post("/client/batch", content=batch)).status_code in (400, 422)
     assert stored_events(database_url) == []

@@ -26,12 +26,12 @@ async def test_concurrent_requests_share_commits(
         nonlocal commits
         commits += 1
 
-    sa_event.listen(app.state.engine, "commit", count)
+    sa_event.listen(app.state.writer.engine, "commit", count)
     try:
         posts = [client.post("/client/update", json=event(event_id=f"e{i}")) for i in range(200)]
         assert {r.status_code for r in await asyncio.gather(*posts)} == {200}
     finally:
-        sa_event.remove(app.state.engine, "commit", count)
+        sa_event.remove(app.state.writer.engine, "commit", count)
     assert len(stored_events(database_url)) == 200
     assert 1 <= commits <= 20, f"{commits} commits for 200 requests: not grouped"
 

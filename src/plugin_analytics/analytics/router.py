@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import Connection
 
 from plugin_analytics.analytics.erasure import erase_user
@@ -20,6 +20,7 @@ from plugin_analytics.analytics.schemas import (
     TimeseriesBucket,
 )
 from plugin_analytics.db.session import EngineDep, SessionDep
+from plugin_analytics.params import IdPath
 from plugin_analytics.security import AdminDep
 
 router = APIRouter(tags=["analytics"], dependencies=[AdminDep])
@@ -107,10 +108,8 @@ def ctas(
     return CtaReports(**_echo(span), total_clicks=total, ctas=reports)
 
 
-@router.delete("/users/{user_id}", response_model=Erasure, tags=["privacy"])
-def erase(
-    user_id: Annotated[str, Path(min_length=1, max_length=256)], engine: EngineDep
-) -> Erasure:
+@router.delete("/users/{user_id:path}", response_model=Erasure, tags=["privacy"])
+def erase(user_id: IdPath, engine: EngineDep) -> Erasure:
     """Erase every event of the user (right to erasure); analytics stay exact. Repeating it is
     harmless."""
     with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:

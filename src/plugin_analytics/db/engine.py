@@ -15,6 +15,7 @@ def build_engine(url: str, *, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_
         return _sqlite_engine(url, sqlite_busy_timeout_ms)
     return create_engine(
         url,
+        hide_parameters=True,  # errors must not copy users' messages into the logs
         pool_pre_ping=True,
         pool_size=8,
         max_overflow=8,
@@ -25,6 +26,7 @@ def build_engine(url: str, *, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     engine = create_engine(
         url,
+        hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         pool_pre_ping=True,
     )

@@ -1,8 +1,6 @@
 """Keyset-paginated reads of events in time order."""
 
-import base64
-import binascii
-import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +9,7 @@ from sqlalchemy import ColumnElement, literal, select, tuple_
 from sqlmodel import Session
 
 from plugin_analytics.db.models import event_table
+from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 from plugin_analytics.errors import BadRequest
 
 
@@ -20,22 +19,22 @@ class Page:
     next_cursor: str | None
 
 
+CURSOR = re.compile(r"(-?\d{1,19})\.(\d{1,19})")
+MIN_US = to_epoch_us(datetime.min.replace(tzinfo=UTC))
+MAX_US = to_epoch_us(datetime.max.replace(tzinfo=UTC))
+
+
 def encode_cursor(occurred_at: datetime, row_id: int) -> str:
-    raw = json.dumps([occurred_at.isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """`<event time in µs since the epoch>.<row id>`: the position after the page's last row."""
+    return f"{to_epoch_us(occurred_at)}.{row_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        occurred_at, row_id = json.loads(raw)
-        # A naive, out-of-range or non-integer value would fail in the database, not here.
-        at = datetime.fromisoformat(occurred_at)
-        if at.tzinfo is None or type(row_id) is not int or not 0 < row_id < 2**63:
-            raise ValueError("not a cursor")
-        return at.astimezone(UTC), row_id
-    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
-        raise BadRequest("cursor is not one this API returned") from exc
+    match = CURSOR.fullmatch(cursor)
+    at_us, row_id = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not (match and MIN_US <= at_us <= MAX_US and 0 < row_id < 2**63):
+        raise BadRequest("cursor is not one this API returned")
+    return from_epoch_us(at_us), row_id
 
 
 def events_page(

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import SessionDep
@@ -14,13 +14,15 @@ from plugin_analytics.history.schemas import (
     SessionTranscript,
     UserHistory,
 )
+from plugin_analytics.params import IdPath
 from plugin_analytics.security import AdminDep
 
 router = APIRouter(tags=["transcripts"], dependencies=[AdminDep])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Events per page.")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` from the previous page.")]
-Id = Annotated[str, Path(min_length=1, max_length=256)]
+Cursor = Annotated[
+    str | None, Query(max_length=64, description="`next_cursor` from the previous page.")
+]
 
 
 def _public(row: Any) -> EventPublic:
@@ -33,9 +35,9 @@ def _found(page: Page, cursor: str | None, what: str) -> Page:
     return page
 
 
-@router.get("/users/{user_id}/history", response_model=UserHistory)
+@router.get("/users/{user_id:path}/history", response_model=UserHistory)
 def user_history(
-    user_id: Id, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
+    user_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> UserHistory:
     """A user's messages and CTA clicks in time order, grouped by session."""
     where = event_table.c.user_id == user_id
@@ -49,9 +51,9 @@ def user_history(
     return UserHistory(user_id=user_id, sessions=transcripts, next_cursor=page.next_cursor)
 
 
-@router.get("/sessions/{session_id}", response_model=SessionPage)
+@router.get("/sessions/{session_id:path}", response_model=SessionPage)
 def session_transcript(
-    session_id: Id, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
+    session_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> SessionPage:
     """One session's messages and CTA clicks in time order."""
     where = event_table.c.session_id == session_id

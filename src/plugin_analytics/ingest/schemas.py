@@ -67,7 +67,11 @@ def _properties_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     if _has_nul(value):
         raise ValueError("must not contain NUL (\\u0000) characters")
-    size = _utf8_size(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        raise ValueError("must not contain NaN or Infinity (not valid JSON)") from None
+    size = _utf8_size(encoded)
     if size > MAX_PROPERTIES_BYTES:
         raise ValueError(f"is {size} bytes; the limit is {MAX_PROPERTIES_BYTES} bytes (16 KiB)")
     return value
@@ -80,7 +84,10 @@ def _iso_text(value: Any) -> Any:
 
 
 def _not_far_future(value: datetime) -> datetime:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
     if value > datetime.now(UTC) + MAX_FUTURE_SKEW:
         raise ValueError("is more than 24 hours in the future")
     return value

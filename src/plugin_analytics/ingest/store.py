@@ -33,6 +33,11 @@ class EventStore(Protocol):
     def insert(self, connection: Connection, params: Sequence[Params]) -> list[Params]: ...
 
 
+def _json(value: dict[str, Any]) -> str:
+    # As validated: UTF-8 as is (the size limit was measured so), no NaN.
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def prepare(events: Sequence[EventCreate], received_at: datetime) -> list[Params]:
     """Tuples in COLUMNS order with the documented defaults."""
     received = to_epoch_us(received_at)
@@ -45,7 +50,7 @@ def prepare(events: Sequence[EventCreate], received_at: datetime) -> list[Params
             event.get("event_id") or next(generated), event["user_id"], event["session_id"],
             event["event_type"], event.get("role", "user"), event.get("message", ""),
             event.get("cta_id"),
-            None if properties is None else json.dumps(properties, separators=(",", ":")),
+            None if properties is None else _json(properties),
             received if timestamp is None else to_epoch_us(timestamp),
             received,
         ))  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from plugin_analytics.analytics.rollups import add_to_rollups
 from plugin_analytics.errors import APIError, StorageUnavailable
@@ -27,6 +27,16 @@ logger = logging.getLogger(__name__)
 # aborts one (SQLSTATE 40P01) and the other commits, so the retry finds them stored and skips them.
 DEADLOCK = "40P01"
 DEADLOCK_RETRIES = 3
+
+
+class EventsRefused(APIError):
+    """The database refused a request's events for what they hold (validation should make this
+    unreachable); nothing of the request was stored."""
+
+    status_code = 422
+
+    def __init__(self) -> None:
+        super().__init__("the database refused these events; nothing was stored")
 
 
 class Overloaded(APIError):
@@ -62,28 +72,38 @@ class EventWriter:
         self._queued_rows = 0
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-writer")
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done() and not self._stopping
+
     async def stop(self) -> None:
         """Commit whatever is queued, then stop."""
+        self._stopping = True
         if self._task is not None:
             await self._queue.put(None)
             await self._task
             self._task = None
-        self._thread.shutdown(wait=True)
+        await asyncio.to_thread(self._thread.shutdown)
 
     async def write(self, events: Sequence[EventCreate], received_at: datetime) -> WriteResult:
         """Store `events` atomically; duplicates of stored event_ids are skipped and counted."""
-        if self._task is None or self._task.done():
+        if not self.running:
             raise StorageUnavailable("the event writer is not running")
         if self._queued_rows + len(events) > self._max_queued_rows:
             raise Overloaded()
-        done: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        pending = _Pending(prepare(events, received_at), asyncio.get_running_loop().create_future())
         self._queued_rows += len(events)
-        self._queue.put_nowait(_Pending(prepare(events, received_at), done))
-        return await asyncio.shield(done)
+        self._queue.put_nowait(pending)
+        return await asyncio.shield(pending.done)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -93,7 +113,11 @@ class EventWriter:
             if not group:
                 continue
             self._queued_rows -= sum(len(p.rows) for p in group)
-            results = await loop.run_in_executor(self._thread, self._store_group, group)
+            try:
+                results = await loop.run_in_executor(self._thread, self._store_group, group)
+            except BaseException as exc:  # never leave a request waiting, never stop the loop
+                logger.exception("the event writer failed")
+                results = [exc] * len(group)
             for pending, result in zip(group, results, strict=True):
                 if pending.done.done():
                     continue
@@ -118,11 +142,12 @@ class EventWriter:
     def _store_group(self, group: list[_Pending]) -> list[WriteResult | BaseException]:
         try:
             return list(self._commit(group))
-        except IntegrityError:
-            # One request's rows broke a constraint: store each request on its own.
-            return [self._store_alone(pending) for pending in group]
         except SQLAlchemyError as exc:
-            return [_storage_error(exc)] * len(group)
+            if _is_outage(exc):
+                return [self._outage(exc)] * len(group)
+            # Some request's rows were refused (a constraint, a value): store each on its own,
+            # so that only the request at fault fails.
+            return [self._store_alone(pending) for pending in group]
         except Exception as exc:  # a bug must fail its requests, not stop the writer
             logger.exception("unexpected error while storing events")
             return [exc] * len(group)
@@ -131,7 +156,19 @@ class EventWriter:
         try:
             return self._commit([pending])[0]
         except SQLAlchemyError as exc:
-            return _storage_error(exc)
+            if _is_outage(exc):
+                return self._outage(exc)
+            logger.warning("the database refused a request's events: %s", exc)
+            return EventsRefused()
+        except Exception as exc:
+            logger.exception("unexpected error while storing events")
+            return exc
+
+    def _outage(self, exc: SQLAlchemyError) -> StorageUnavailable:
+        # Drop every pooled connection: one opened while the database was unwritable (SQLite
+        # opens a read-only file read-only) would otherwise keep failing after it recovers.
+        self._engine.dispose()
+        return _storage_error(exc)
 
     def _commit(self, group: list[_Pending]) -> list[WriteResult]:
         unique = _first_of_each_event_id(group)
@@ -179,9 +216,18 @@ def _account(group: list[_Pending], inserted: set[str]) -> list[WriteResult]:
     return results
 
 
+def _is_outage(exc: SQLAlchemyError) -> bool:
+    """The database could not be reached or written, as opposed to refusing our data."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError)
+    return True
+
+
 def _storage_error(exc: SQLAlchemyError) -> StorageUnavailable:
     if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
         logger.warning("storing events failed: %s", exc.orig)
     else:
         logger.warning("storing events failed: %s", exc)
-    return StorageUnavailable("storage is unavailable; the events were not stored, retry shortly")
+    return StorageUnavailable(
+        "storage is unavailable; the events may not have been stored: retry with the same event_id"
+    )
