@@ -41,6 +41,8 @@ class ServerProcess:
             "-m",
             "uvicorn",
             "main:app",
+            "--app-dir",
+            str(ROOT),
             "--host",
             "127.0.0.1",
             "--port",
@@ -54,7 +56,8 @@ class ServerProcess:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by kill, with the server)
         self._process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            # Not the checkout: a developer's .env there must not leak into the test.
+            cwd=tempfile.gettempdir(),
             env=self._env,
             start_new_session=True,
             stdout=subprocess.DEVNULL,

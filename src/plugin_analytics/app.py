@@ -1,5 +1,6 @@
 """The application factory."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,8 @@ from plugin_analytics.ingest.router import routes as ingest_routes
 from plugin_analytics.ingest.writer import EventWriter
 from plugin_analytics.openapi import install_openapi
 
+logger = logging.getLogger(__name__)
+
 DESCRIPTION = """\
 Analytics for AI chat plugins. The plugin posts chat messages and CTA clicks to the public
 ingestion routes; site owners read transcripts and analytics with
@@ -24,9 +27,15 @@ ingestion routes; site owners read transcripts and analytics with
 """
 
 
+NOT_YET_ENFORCED = ("write_keys", "cors_origins", "ingest_rate_limit")
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    for name in NOT_YET_ENFORCED:
+        if getattr(settings, name):
+            logger.warning("%s is set, but this release does not enforce it yet", name.upper())
     engine = build_engine(settings.sqlalchemy_url)
     # The writer has its own engine, so that a burst of reads can never hold up ingestion.
     writer_engine = build_engine(settings.sqlalchemy_url)
