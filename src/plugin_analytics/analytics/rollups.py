@@ -128,14 +128,18 @@ def spread(quarters: dict[int, Activity]) -> dict[tuple[str, int], Activity]:
 
 
 def merge_into_rows(connection: Connection, deltas: dict[tuple[str, int], Activity]) -> None:
-    """Add `deltas` to their rows: create missing rows, then lock, read, merge and write them.
-    Rows are locked in key order, so concurrent writers cannot deadlock on them."""
+    """Add `deltas` to their rows: lock and read them (creating the missing ones), merge, write.
+    Existing rows are locked in key order, so concurrent writers cannot deadlock on them."""
     sql = RollupSql(connection)
     keys = sorted(deltas)
-    sql.ensure_rows(keys)
-    for key, current in sql.lock_rows(keys).items():
-        current.add(deltas[key])
-        sql.write_row(key, current)
+    current = sql.lock_rows(keys)
+    missing = [key for key in keys if key not in current]
+    if missing:
+        sql.ensure_rows(missing)
+        current.update(sql.lock_rows(missing))
+    for key in keys:
+        current[key].add(deltas[key])
+        sql.write_row(key, current[key])
 
 
 def key_numbers(connection: Connection, table: str, column: str, ids: set[str]) -> dict[str, int]:
@@ -144,28 +148,23 @@ def key_numbers(connection: Connection, table: str, column: str, ids: set[str]) 
     wanted = sorted(ids)
     numbers: dict[str, int] = {}
     for start in range(0, len(wanted), KEY_CHUNK):
-        chunk = tuple(wanted[start : start + KEY_CHUNK])
-        values = ", ".join([f"({sql.mark})"] * len(chunk))
-        connection.exec_driver_sql(
-            f"INSERT INTO {table} ({column}) VALUES {values} ON CONFLICT ({column}) DO NOTHING",
-            chunk,
-        )
-        found = connection.exec_driver_sql(
-            f"SELECT {column}, num FROM {table} WHERE {column} IN ({sql.marks(len(chunk))})",
-            chunk,
-        )
-        numbers.update({key: num for key, num in found})
+        chunk = wanted[start : start + KEY_CHUNK]
+        numbers.update(sql.numbers(table, column, chunk))
+        missing = [value for value in chunk if value not in numbers]
+        if missing:
+            sql.number(table, column, missing)
+            numbers.update(sql.numbers(table, column, missing))
     return numbers
 
 
 class RollupSql:
-    """The statements that maintain rollup rows, as driver SQL: they run in every ingestion
-    transaction, where SQLAlchemy's per-statement overhead would cost real throughput."""
+    """The statements that maintain rollups, on the driver's own cursor: they run in every
+    ingestion transaction, where SQLAlchemy's per-statement overhead would cost throughput."""
 
     COLUMNS = "user_messages, assistant_messages, cta_clicks, users, sessions, converted_sessions"
 
     def __init__(self, connection: Connection) -> None:
-        self.connection = connection
+        self.cursor = connection.connection.cursor()  # inside the connection's transaction
         self.sqlite = connection.dialect.name == "sqlite"
         self.mark = "?" if self.sqlite else "%s"
 
@@ -175,21 +174,33 @@ class RollupSql:
     def time(self, at_us: int) -> Any:
         return at_us if self.sqlite else from_epoch_us(at_us)
 
+    def numbers(self, table: str, column: str, ids: list[str]) -> dict[str, int]:
+        query = f"SELECT {column}, num FROM {table} WHERE {column} IN ({self.marks(len(ids))})"
+        self.cursor.execute(query, ids)
+        return dict(self.cursor.fetchall())
+
+    def number(self, table: str, column: str, ids: list[str]) -> None:
+        values = ", ".join([f"({self.mark})"] * len(ids))
+        self.cursor.execute(
+            f"INSERT INTO {table} ({column}) VALUES {values} ON CONFLICT ({column}) DO NOTHING",
+            ids,
+        )
+
     def ensure_rows(self, keys: list[tuple[str, int]]) -> None:
         empty = BitMap().serialize()
         values = ", ".join([f"({self.marks(2)}, 0, 0, 0, {self.marks(3)})"] * len(keys))
         params = [p for grain, at in keys for p in (grain, self.time(at), empty, empty, empty)]
-        self.connection.exec_driver_sql(
+        self.cursor.execute(
             f"INSERT INTO rollup (grain, start_at, {self.COLUMNS}) VALUES {values} "
             "ON CONFLICT (grain, start_at) DO NOTHING",
-            tuple(params),
+            params,
         )
 
     def lock_rows(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Activity]:
         where = " OR ".join([f"(grain = {self.mark} AND start_at = {self.mark})"] * len(keys))
-        params = tuple(p for grain, at in keys for p in (grain, self.time(at)))
+        params = [p for grain, at in keys for p in (grain, self.time(at))]
         lock = "" if self.sqlite else " FOR UPDATE"  # SQLite: the writer holds the write lock
-        rows = self.connection.exec_driver_sql(
+        self.cursor.execute(
             f"SELECT grain, start_at, {self.COLUMNS} FROM rollup WHERE {where} "
             f"ORDER BY grain, start_at{lock}",
             params,
@@ -198,13 +209,13 @@ class RollupSql:
             (row[0], row[1] if self.sqlite else to_epoch_us(row[1])): Activity(
                 row[2], row[3], row[4], *(BitMap.deserialize(blob) for blob in row[5:8])
             )
-            for row in rows
+            for row in self.cursor.fetchall()
         }
 
     def write_row(self, key: tuple[str, int], activity: Activity) -> None:
         grain, at = key
         assignments = ", ".join(f"{name} = {self.mark}" for name in self.COLUMNS.split(", "))
-        self.connection.exec_driver_sql(
+        self.cursor.execute(
             f"UPDATE rollup SET {assignments} WHERE grain = {self.mark} AND start_at = {self.mark}",
             (*activity.columns().values(), grain, self.time(at)),
         )

@@ -66,6 +66,7 @@ class EventWriter:
     ) -> None:
         self._engine = engine.execution_options(sqlite_begin="IMMEDIATE")
         self._store = store_for(engine.dialect.name)
+        self._dbapi = engine.dialect.loaded_dbapi
         self._max_group_rows = max_group_rows
         self._max_queued_rows = max_queued_rows
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
@@ -142,33 +143,51 @@ class EventWriter:
     def _store_group(self, group: list[_Pending]) -> list[WriteResult | BaseException]:
         try:
             return list(self._commit(group))
-        except SQLAlchemyError as exc:
-            if _is_outage(exc):
+        except Exception as exc:
+            kind = self._failure(exc)
+            if kind == "outage":
                 return [self._outage(exc)] * len(group)
+            if kind == "bug":
+                logger.exception("unexpected error while storing events")
+                return [exc] * len(group)
             # Some request's rows were refused (a constraint, a value): store each on its own,
             # so that only the request at fault fails.
             return [self._store_alone(pending) for pending in group]
-        except Exception as exc:  # a bug must fail its requests, not stop the writer
-            logger.exception("unexpected error while storing events")
-            return [exc] * len(group)
 
     def _store_alone(self, pending: _Pending) -> WriteResult | BaseException:
         try:
             return self._commit([pending])[0]
-        except SQLAlchemyError as exc:
-            if _is_outage(exc):
+        except Exception as exc:
+            kind = self._failure(exc)
+            if kind == "outage":
                 return self._outage(exc)
+            if kind == "bug":
+                logger.exception("unexpected error while storing events")
+                return exc
             logger.warning("the database refused a request's events: %s", exc)
             return EventsRefused()
-        except Exception as exc:
-            logger.exception("unexpected error while storing events")
-            return exc
 
-    def _outage(self, exc: SQLAlchemyError) -> StorageUnavailable:
+    def _failure(self, exc: Exception) -> str:
+        """`outage` (unreachable or unwritable), `refused` (our data), or `bug`. The stores use
+        the driver's cursor, so its errors arrive unwrapped by SQLAlchemy as well as wrapped."""
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return "outage"
+        error = exc.orig if isinstance(exc, DBAPIError) else exc
+        if isinstance(error, self._dbapi.OperationalError) or isinstance(exc, OperationalError):
+            return "outage"
+        if isinstance(error, self._dbapi.Error) or isinstance(exc, SQLAlchemyError):
+            return "refused"
+        return "bug"
+
+    def _outage(self, exc: Exception) -> StorageUnavailable:
         # Drop every pooled connection: one opened while the database was unwritable (SQLite
         # opens a read-only file read-only) would otherwise keep failing after it recovers.
         self._engine.dispose()
-        return _storage_error(exc)
+        logger.warning("storing events failed: %s", exc)
+        return StorageUnavailable(
+            "storage is unavailable; the events may not have been stored: "
+            "retry with the same event_id"
+        )
 
     def _commit(self, group: list[_Pending]) -> list[WriteResult]:
         unique = _first_of_each_event_id(group)
@@ -176,8 +195,9 @@ class EventWriter:
         while True:
             try:
                 return _account(group, self._insert(unique))
-            except DBAPIError as exc:
-                if retries == DEADLOCK_RETRIES or getattr(exc.orig, "sqlstate", None) != DEADLOCK:
+            except Exception as exc:
+                error = exc.orig if isinstance(exc, DBAPIError) else exc
+                if retries == DEADLOCK_RETRIES or getattr(error, "sqlstate", None) != DEADLOCK:
                     raise
                 retries += 1
                 logger.info("deadlock with another writer storing the same event_ids; retrying")
@@ -214,20 +234,3 @@ def _account(group: list[_Pending], inserted: set[str]) -> list[WriteResult]:
                 new += 1
         results.append(WriteResult(new=new, duplicates=len(pending.rows) - new))
     return results
-
-
-def _is_outage(exc: SQLAlchemyError) -> bool:
-    """The database could not be reached or written, as opposed to refusing our data."""
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError)
-    return True
-
-
-def _storage_error(exc: SQLAlchemyError) -> StorageUnavailable:
-    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
-        logger.warning("storing events failed: %s", exc.orig)
-    else:
-        logger.warning("storing events failed: %s", exc)
-    return StorageUnavailable(
-        "storage is unavailable; the events may not have been stored: retry with the same event_id"
-    )
