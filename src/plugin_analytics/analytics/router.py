@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Connection
 
 from plugin_analytics.analytics.erasure import erase_user
@@ -34,6 +34,16 @@ EndDate = Annotated[
 TimeZone = Annotated[str, Query(description="IANA time zone of the days, e.g. Asia/Kolkata.")]
 
 
+async def valid_range(
+    start_date: StartDate = None, end_date: EndDate = None, tz: TimeZone = "UTC"
+) -> DateRange:
+    """The report's days: 400 for an unknown zone, an inverted or a longer than 3-year range."""
+    return date_range(start_date, end_date, tz)
+
+
+RangeDep = Annotated[DateRange, Depends(valid_range)]
+
+
 def _snapshot(session: SessionDep) -> Connection:
     """One consistent view for all the queries of a report (PostgreSQL: repeatable read)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -46,28 +56,15 @@ def _echo(span: DateRange) -> dict[str, object]:
 
 
 @router.get("/analytics/summary", response_model=Summary)
-def summary(
-    session: SessionDep,
-    start_date: StartDate = None,
-    end_date: EndDate = None,
-    tz: TimeZone = "UTC",
-) -> Summary:
+def summary(session: SessionDep, span: RangeDep) -> Summary:
     """Chat activity and conversion over whole days in `tz` (definitions: docs/metrics.md)."""
-    span = date_range(start_date, end_date, tz)
     activity = activity_in(_snapshot(session), span.start_us, span.end_us)
     return Summary(**_echo(span), **Metrics.of(activity))
 
 
 @router.get("/analytics/timeseries", response_model=Timeseries)
-def timeseries(
-    session: SessionDep,
-    start_date: StartDate = None,
-    end_date: EndDate = None,
-    interval: Interval = "day",
-    tz: TimeZone = "UTC",
-) -> Timeseries:
+def timeseries(session: SessionDep, span: RangeDep, interval: Interval = "day") -> Timeseries:
     """The summary's metrics per local hour, day or week (Monday first), every bucket present."""
-    span = date_range(start_date, end_date, tz)
     spans = buckets(span, interval)
     activities = activity_per_bucket(_snapshot(session), spans)
     return Timeseries(
@@ -81,14 +78,8 @@ def timeseries(
 
 
 @router.get("/analytics/ctas", response_model=CtaReports)
-def ctas(
-    session: SessionDep,
-    start_date: StartDate = None,
-    end_date: EndDate = None,
-    tz: TimeZone = "UTC",
-) -> CtaReports:
+def ctas(session: SessionDep, span: RangeDep) -> CtaReports:
     """Per CTA: clicks, users, converted sessions, share, and what the assistant said before."""
-    span = date_range(start_date, end_date, tz)
     stats = cta_stats(_snapshot(session), span)
     total = sum(entry.clicks for entry in stats)
     reports = [
