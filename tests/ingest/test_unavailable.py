@@ -52,6 +52,13 @@ async def serving(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def recovers(client: httpx.AsyncClient) -> None:
+    """Ingestion answers 200 again, for single events and batches, without a restart."""
+    await until_ok(client, "POST", "/client/update", json=event(event_id="after"))
+    answer = await client.post("/client/batch", json=batch("after-1", "after-2"))
+    assert answer.json() == {"status": "success", "received": 2, "new": 2, "duplicates": 0}
+
+
 def batch(*event_ids: str) -> dict[str, Any]:
     return {"events": [event(event_id=event_id) for event_id in event_ids]}
 
@@ -95,13 +102,7 @@ async def test_postgresql_down_answers_503_and_recovers(private_pg: PostgresServ
         for response in answers:
             assert_unavailable(response)
 
-        await until_ok(client, "POST", "/client/update", json=event(event_id="after"))
-        assert (await client.post("/client/batch", json=batch("after-1", "after-2"))).json() == {
-            "status": "success",
-            "received": 2,
-            "new": 2,
-            "duplicates": 0,
-        }
+        await recovers(client)
         assert (await client.get("/healthz")).status_code == 200
 
     stored = [row["event_id"] for row in stored_events(url)]
@@ -163,13 +164,7 @@ async def test_sqlite_write_lock_held_elsewhere_answers_503_and_recovers(tmp_pat
         for response in refused:
             assert_unavailable(response)
 
-        await until_ok(client, "POST", "/client/update", json=event(event_id="after"))
-        assert (await client.post("/client/batch", json=batch("after-1", "after-2"))).json() == {
-            "status": "success",
-            "received": 2,
-            "new": 2,
-            "duplicates": 0,
-        }
+        await recovers(client)
 
     stored = [row["event_id"] for row in stored_events(url)]
     assert stored == ["before", "after", "after-1", "after-2"]
