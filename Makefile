@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench bench-ingest bench-analytics lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,16 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench migrations main.py
 	$(BIN)/mypy
 
-bench: $(VENV)/.dev-installed
+bench: bench-ingest bench-analytics
+
+bench-ingest: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/ingest.py
+
+# Fills SQLite and PostgreSQL with 1M and 10M demo events on first use (kept in bench/.data/);
+# e.g. `make bench-analytics BENCH_ARGS="--sizes 1000000"`.
+bench-analytics: $(VENV)/.dev-installed
+	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
 
 # Regenerate the pinned requirements from pyproject.toml.
 lock: $(VENV)/.dev-installed

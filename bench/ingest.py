@@ -1,4 +1,5 @@
-"""Ingestion throughput: durable single-event and batch ingestion against a no-database baseline.
+"""Ingestion throughput: durable single-event and batch ingestion against a no-database baseline,
+and what rollups cost single-event ingestion (against the same app with rollups switched off).
 
 Each server runs as one uvicorn worker on loopback and is loaded by wrk (-t1 -c64) in the same
 run, so the figures are ratios between servers measured on the same noisy machine.
@@ -15,10 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
+import psycopg
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,6 +35,20 @@ from plugin_analytics.db.models import event_table
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 1000
+ADMIN_KEY = "bench-admin-key-0123456789"
+ROLLUP_COST_TARGET = 0.15
+ROLLUP_ROUNDS = 3  # with and without rollups in turn, so drifts of the machine hit both alike
+# Many visitors' messages, as single events: each request a different user and session.
+MANY_USERS_SCRIPT = """
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{"user_id": "bench-user-%d", "session_id": "bench-session-%d", '
+    .. '"event_type": "message", "message": "Which plan includes the analytics dashboard?"}',
+    n % 5000, n % 20000)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
 
 
 def single_body() -> str:
@@ -65,10 +83,16 @@ class Load:
     refused: int
 
 
-def wrk(url: str, body: str, seconds: int, connections: int = 64) -> Load:
+def post(body: str) -> str:
+    """A wrk script posting `body` with every request."""
+    return f"wrk.body = [==[{body}]==]\n"
+
+
+def wrk(url: str, lua: str, seconds: int, connections: int = 64) -> Load:
+    """Load `url` with POSTs of JSON made by the wrk script `lua`."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
-        script.write(f"wrk.body = [==[{body}]==]\n")
+        script.write(lua)
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
@@ -127,21 +151,48 @@ def count_events(url: str) -> int:
     return int(count)
 
 
-def measure(app: str, env: dict[str, str], path: str, body: str, seconds: int) -> Load:
+def measure(
+    app: str,
+    env: dict[str, str],
+    path: str,
+    lua: str,
+    seconds: int,
+    settle: Callable[[], None] | None = None,
+) -> Load:
+    """Requests/s of `app` under `lua`'s load, after a warm-up (and `settle`, if given)."""
     server = Server(app, env)
     try:
-        wrk(server.url + path, body, 2)  # warm up
-        return wrk(server.url + path, body, seconds)
+        wrk(server.url + path, lua, 2)
+        if settle is not None:
+            settle()
+        return wrk(server.url + path, lua, seconds)
     finally:
         server.stop()
 
 
-def bench_database(name: str, url: str, baseline: dict[str, Load], seconds: int) -> None:
-    env = {"DATABASE_URL": url, "ADMIN_API_KEY": "bench-admin-key-0123456789", "SCHEDULER_ENABLED": "false"}
-    before = count_events(url)
-    single = measure("main:app", env, "/client/update", single_body(), seconds)
-    batch = measure("main:app", env, "/client/batch", batch_body(), seconds)
-    stored = count_events(url) - before
+def analyze(url: str) -> None:
+    """Refresh PostgreSQL's planner statistics, as autovacuum does within a minute or so.
+
+    A fresh database's user_key and session_key tables grow from nothing during a run; until
+    they are analyzed the planner reads them with sequential scans, which made rollups look
+    several times dearer than they are once a deployment has settled."""
+    if url.startswith("postgresql"):
+        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
+            connection.execute("ANALYZE")
+
+
+def server_env(url: str) -> dict[str, str]:
+    return {"DATABASE_URL": url, "ADMIN_API_KEY": ADMIN_KEY, "SCHEDULER_ENABLED": "false"}
+
+
+def bench_database(
+    name: str, fresh: Callable[[str], str], baseline: dict[str, Load], seconds: int
+) -> None:
+    """`fresh(label)` gives a new, migrated, empty database of this kind."""
+    url = fresh("bench")
+    single = measure("main:app", server_env(url), "/client/update", post(single_body()), seconds)
+    batch = measure("main:app", server_env(url), "/client/batch", post(batch_body()), seconds)
+    stored = count_events(url)
     ratio = single.requests_per_s / baseline["single"].requests_per_s
     print(
         f"{name:>10}  single-event durable   {single.requests_per_s:9.0f} req/s   "
@@ -152,6 +203,34 @@ def bench_database(name: str, url: str, baseline: dict[str, Load], seconds: int)
         f"events/s ({batch.requests_per_s:.0f} req/s)   refused: {batch.refused}"
     )
     print(f"{name:>10}  rows stored during the run: {stored}")
+    rollup_cost(name, fresh, seconds)
+
+
+def rollup_cost(name: str, fresh: Callable[[str], str], seconds: int) -> None:
+    """Single-event ingestion of many users' messages with and without rollups, each server on a
+    fresh database (analyzed after the warm-up), in alternate rounds."""
+    apps = {"with_rollups": "main:app", "without_rollups": "bench.norollup_app:app"}
+    rates: dict[str, list[float]] = {label: [] for label in apps}
+    for round_ in range(ROLLUP_ROUNDS):
+        for label, app in apps.items():
+            url = fresh(f"{label}_{round_}")
+            load = measure(
+                app,
+                server_env(url),
+                "/client/update",
+                MANY_USERS_SCRIPT,
+                seconds,
+                settle=partial(analyze, url),
+            )
+            rates[label].append(load.requests_per_s)
+    with_rollups, without = (sum(runs) / len(runs) for runs in rates.values())
+    cost = 1 - with_rollups / without
+    verdict = "met" if cost <= ROLLUP_COST_TARGET else "MISSED"
+    print(
+        f"{name:>10}  single-event, many users: {with_rollups:.0f} req/s with rollups, "
+        f"{without:.0f} without: rollups cost {cost:.1%} (target <= "
+        f"{ROLLUP_COST_TARGET:.0%}: {verdict})"
+    )
 
 
 def main() -> None:
@@ -159,12 +238,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
+    seconds = args.seconds
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
 
     baseline = {
-        "single": measure("bench.nodb_app:app", {}, "/client/update", single_body(), args.seconds),
-        "batch": measure("bench.nodb_app:app", {}, "/client/batch", batch_body(), args.seconds),
+        "single": measure("bench.nodb_app:app", {}, "/client/update", post(single_body()), seconds),
+        "batch": measure("bench.nodb_app:app", {}, "/client/batch", post(batch_body()), seconds),
     }
     print(
         f"{'baseline':>10}  no-database FastAPI    {baseline['single'].requests_per_s:9.0f} "
@@ -172,15 +252,23 @@ def main() -> None:
     )
 
     with tempfile.TemporaryDirectory() as tmp:
-        sqlite_url = f"sqlite:///{tmp}/bench.db"
-        migrate(sqlite_url)
-        bench_database("sqlite", sqlite_url, baseline, args.seconds)
+
+        def fresh_sqlite(label: str) -> str:
+            url = f"sqlite:///{tmp}/{label}.db"
+            migrate(url)
+            return url
+
+        bench_database("sqlite", fresh_sqlite, baseline, seconds)
     if not args.no_postgres:
         server = PostgresServer().start()
-        try:
-            url = server.create_database("bench")
+
+        def fresh_postgres(label: str) -> str:
+            url = server.create_database(label)
             migrate(url)
-            bench_database("postgresql", url, baseline, args.seconds)
+            return url
+
+        try:
+            bench_database("postgresql", fresh_postgres, baseline, seconds)
         finally:
             server.destroy()
 

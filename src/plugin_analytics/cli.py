@@ -1,6 +1,7 @@
 """`plugin-analytics`: the operator's command line."""
 
 import secrets
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -8,10 +9,17 @@ import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from dotenv import dotenv_values, set_key
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from plugin_analytics import demo as demo_data
 from plugin_analytics.config import Settings, SettingsError, get_settings
+from plugin_analytics.db.engine import build_engine
 
 app = typer.Typer(help="Operate a plugin-analytics server.", no_args_is_help=True)
 console = Console()
@@ -44,6 +52,7 @@ def init(
         console.print(f"Admin key: ADMIN_API_KEY in {env_file}.")
         return
     env_file.touch(mode=0o600, exist_ok=True)
+    env_file.chmod(0o600)  # the key is a secret, even if .env was copied readable
     key = secrets.token_urlsafe(32)
     set_key(env_file, "ADMIN_API_KEY", key, quote_mode="never")
     console.print(f"Created an admin key in {env_file}: [bold]{key}[/bold]")
@@ -77,3 +86,75 @@ def serve(
     uvicorn.run(
         "plugin_analytics.app:create_app", factory=True, host=host, port=port, workers=workers
     )
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(min=1, help="Events to store.")] = 100_000,
+    days: Annotated[int, typer.Option(min=1, help="Spread over the last D days, ending now.")] = 30,
+    users: Annotated[int | None, typer.Option(min=1, help="Default: events / 200.")] = None,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same conversations.")] = 0,
+) -> None:
+    """Fill DATABASE_URL (migrated) with realistic demo conversations, stored as ingestion does."""
+    engine = build_engine(_settings_or_exit().sqlalchemy_url)
+    try:
+        _require_migrated(engine)
+        plan = demo_data.make_plan(events=events, days=days, users=users, seed=seed)
+        console.print(
+            f"Storing {plan.events:,} events ({plan.sessions:,} sessions, about "
+            f"{plan.users:,} users, last {plan.days} days)."
+        )
+        result = _load_with_progress(engine, plan)
+    finally:
+        engine.dispose()
+    rate = result.generated / result.seconds if result.seconds else 0
+    console.print(f"Stored {result.stored:,} events in {result.seconds:.1f} s ({rate:,.0f}/s).")
+    if result.stored < result.generated:
+        skipped = result.generated - result.stored
+        console.print(f"{skipped:,} events were already stored and were skipped.")
+
+
+def _load_with_progress(engine: Engine, plan: demo_data.DemoPlan) -> demo_data.LoadResult:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    began, done = time.perf_counter(), 0
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("Storing", total=plan.events, rate="")
+
+        def advance(stored: int) -> None:
+            nonlocal done
+            done += stored
+            rate = f"{done / (time.perf_counter() - began):,.0f} events/s"
+            progress.update(task, advance=stored, rate=rate)
+
+        return demo_data.load(engine, demo_data.generate(plan), on_chunk=advance)
+
+
+def _require_migrated(engine: Engine) -> None:
+    """Exit with a clear message unless the database's schema is at the latest migration."""
+    latest = ", ".join(ScriptDirectory.from_config(alembic_config()).get_heads())
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        current = ", ".join(_current_revisions(engine)) or "no revision"
+    except SQLAlchemyError as exc:
+        console.print(f"[red]Cannot reach the database at {where}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if current != latest:
+        console.print(
+            f"[red]The database at {where} is not migrated (it is at {current}; the latest is "
+            f"{latest}). Run `plugin-analytics migrate` first.[/red]"
+        )
+        raise typer.Exit(2)
+
+
+def _current_revisions(engine: Engine) -> list[str]:
+    sqlite_file = engine.url.database if engine.dialect.name == "sqlite" else None
+    if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).exists():
+        return []  # connecting would create an empty file
+    with engine.connect() as connection:
+        return sorted(MigrationContext.configure(connection).get_current_heads())

@@ -81,7 +81,7 @@ def _subtract(connection: Connection, removals: dict[tuple[str, int], _Removal],
                 current.sessions.discard(session_nums[session_id])
             if not still_converted:
                 current.converted_sessions.discard(session_nums[session_id])
-        sql.write_row(key, current)
+        sql.write_rows([(key, current)])
 
 
 def _session_left(

@@ -25,6 +25,8 @@ DAY_US = 24 * HOUR_US
 GRAINS = {"quarter": QUARTER_US, "hour": HOUR_US, "day": DAY_US}
 ACTIVITY = ("message", "cta_click")  # the event types that make a user or session active
 KEY_CHUNK = 500
+USER_KEY = ("user_key", "user_id")
+SESSION_KEY = ("session_key", "session_id")
 
 # What rollups need of an event: (user_id, session_id, event_type, role, occurred_at in µs).
 EventFacts = tuple[str, str, str, str, int]
@@ -81,8 +83,9 @@ def add_to_rollups(connection: Connection, events: Sequence[EventFacts]) -> None
     active = [event for event in events if event[2] in ACTIVITY]
     if not active:
         return
-    users = key_numbers(connection, "user_key", "user_id", {e[0] for e in active})
-    sessions = key_numbers(connection, "session_key", "session_id", {e[1] for e in active})
+    sql = RollupSql(connection)
+    users = sql.key_numbers(USER_KEY, {e[0] for e in active})
+    sessions = sql.key_numbers(SESSION_KEY, {e[1] for e in active})
     quarters: dict[int, Activity] = defaultdict(Activity)
     for user_id, session_id, event_type, role, occurred_at in active:
         period = quarters[period_start(occurred_at, QUARTER_US)]
@@ -139,22 +142,7 @@ def merge_into_rows(connection: Connection, deltas: dict[tuple[str, int], Activi
         current.update(sql.lock_rows(missing))
     for key in keys:
         current[key].add(deltas[key])
-        sql.write_row(key, current[key])
-
-
-def key_numbers(connection: Connection, table: str, column: str, ids: set[str]) -> dict[str, int]:
-    """The number of each id in `table`, numbering the ids it does not have yet."""
-    sql = RollupSql(connection)
-    wanted = sorted(ids)
-    numbers: dict[str, int] = {}
-    for start in range(0, len(wanted), KEY_CHUNK):
-        chunk = wanted[start : start + KEY_CHUNK]
-        numbers.update(sql.numbers(table, column, chunk))
-        missing = [value for value in chunk if value not in numbers]
-        if missing:
-            sql.number(table, column, missing)
-            numbers.update(sql.numbers(table, column, missing))
-    return numbers
+    sql.write_rows([(key, current[key]) for key in keys])
 
 
 class RollupSql:
@@ -174,17 +162,45 @@ class RollupSql:
     def time(self, at_us: int) -> Any:
         return at_us if self.sqlite else from_epoch_us(at_us)
 
-    def numbers(self, table: str, column: str, ids: list[str]) -> dict[str, int]:
-        query = f"SELECT {column}, num FROM {table} WHERE {column} IN ({self.marks(len(ids))})"
-        self.cursor.execute(query, ids)
-        return dict(self.cursor.fetchall())
+    def key_numbers(self, key: tuple[str, str], ids: set[str]) -> dict[str, int]:
+        """The number of each id in the key table, numbering the ids it does not have yet."""
+        wanted = sorted(ids)
+        numbers = self._numbers(key, wanted)
+        missing = [value for value in wanted if value not in numbers]
+        if missing:
+            self._number(key, missing)
+            numbers.update(self._numbers(key, missing))
+        return numbers
 
-    def number(self, table: str, column: str, ids: list[str]) -> None:
-        values = ", ".join([f"({self.mark})"] * len(ids))
-        self.cursor.execute(
-            f"INSERT INTO {table} ({column}) VALUES {values} ON CONFLICT ({column}) DO NOTHING",
-            ids,
-        )
+    def _numbers(self, key: tuple[str, str], ids: list[str]) -> dict[str, int]:
+        table, column = key
+        if not self.sqlite:  # one array parameter: no planning of a long IN list
+            self.cursor.execute(
+                f"SELECT {column}, num FROM {table} WHERE {column} = ANY(%s)", [ids]
+            )
+            return dict(self.cursor.fetchall())
+        numbers: dict[str, int] = {}
+        for start in range(0, len(ids), KEY_CHUNK):
+            chunk = ids[start : start + KEY_CHUNK]
+            query = (
+                f"SELECT {column}, num FROM {table} WHERE {column} IN ({self.marks(len(chunk))})"
+            )
+            self.cursor.execute(query, chunk)
+            numbers.update(self.cursor.fetchall())
+        return numbers
+
+    def _number(self, key: tuple[str, str], ids: list[str]) -> None:
+        table, column = key
+        conflict = f"ON CONFLICT ({column}) DO NOTHING"
+        if not self.sqlite:
+            self.cursor.execute(
+                f"INSERT INTO {table} ({column}) SELECT unnest(%s::text[]) {conflict}", [ids]
+            )
+            return
+        for start in range(0, len(ids), KEY_CHUNK):
+            chunk = ids[start : start + KEY_CHUNK]
+            values = ", ".join(["(?)"] * len(chunk))
+            self.cursor.execute(f"INSERT INTO {table} ({column}) VALUES {values} {conflict}", chunk)
 
     def ensure_rows(self, keys: list[tuple[str, int]]) -> None:
         empty = BitMap().serialize()
@@ -212,10 +228,13 @@ class RollupSql:
             for row in self.cursor.fetchall()
         }
 
-    def write_row(self, key: tuple[str, int], activity: Activity) -> None:
-        grain, at = key
+    def write_rows(self, rows: list[tuple[tuple[str, int], Activity]]) -> None:
+        """Write rows back; psycopg pipelines executemany into one round trip."""
         assignments = ", ".join(f"{name} = {self.mark}" for name in self.COLUMNS.split(", "))
-        self.cursor.execute(
+        self.cursor.executemany(
             f"UPDATE rollup SET {assignments} WHERE grain = {self.mark} AND start_at = {self.mark}",
-            (*activity.columns().values(), grain, self.time(at)),
+            [
+                (*activity.columns().values(), grain, self.time(at))
+                for (grain, at), activity in rows
+            ],
         )
