@@ -84,8 +84,7 @@ def add_to_rollups(connection: Connection, events: Sequence[EventFacts]) -> None
     if not active:
         return
     sql = RollupSql(connection)
-    users = sql.key_numbers(USER_KEY, {e[0] for e in active})
-    sessions = sql.key_numbers(SESSION_KEY, {e[1] for e in active})
+    users, sessions = sql.key_numbers({e[0] for e in active}, {e[1] for e in active})
     quarters: dict[int, Activity] = defaultdict(Activity)
     for user_id, session_id, event_type, role, occurred_at in active:
         period = quarters[period_start(occurred_at, QUARTER_US)]
@@ -162,23 +161,43 @@ class RollupSql:
     def time(self, at_us: int) -> Any:
         return at_us if self.sqlite else from_epoch_us(at_us)
 
-    def key_numbers(self, key: tuple[str, str], ids: set[str]) -> dict[str, int]:
-        """The number of each id in the key table, numbering the ids it does not have yet."""
-        wanted = sorted(ids)
-        numbers = self._numbers(key, wanted)
-        missing = [value for value in wanted if value not in numbers]
-        if missing:
-            self._number(key, missing)
-            numbers.update(self._numbers(key, missing))
-        return numbers
+    def key_numbers(
+        self, user_ids: set[str], session_ids: set[str]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """The numbers of these users and sessions, numbering those that have none yet."""
+        wanted = (sorted(user_ids), sorted(session_ids))
+        found = self._numbers(*wanted)
+        missing = [
+            [value for value in ids if value not in numbers]
+            for ids, numbers in zip(wanted, found, strict=True)
+        ]
+        if any(missing):
+            for key, ids in zip((USER_KEY, SESSION_KEY), missing, strict=True):
+                if ids:
+                    self._number(key, ids)
+            for numbers, more in zip(found, self._numbers(*missing), strict=True):
+                numbers.update(more)
+        return found
 
-    def _numbers(self, key: tuple[str, str], ids: list[str]) -> dict[str, int]:
+    def _numbers(
+        self, user_ids: list[str], session_ids: list[str]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        if self.sqlite:
+            return self._numbers_in(USER_KEY, user_ids), self._numbers_in(SESSION_KEY, session_ids)
+        # PostgreSQL: both in one round trip, each list one array parameter.
+        self.cursor.execute(
+            "SELECT 0, user_id, num FROM user_key WHERE user_id = ANY(%s) UNION ALL "
+            "SELECT 1, session_id, num FROM session_key WHERE session_id = ANY(%s)",
+            [user_ids, session_ids],
+        )
+        users: dict[str, int] = {}
+        sessions: dict[str, int] = {}
+        for kind, value, num in self.cursor.fetchall():
+            (sessions if kind else users)[value] = num
+        return users, sessions
+
+    def _numbers_in(self, key: tuple[str, str], ids: list[str]) -> dict[str, int]:
         table, column = key
-        if not self.sqlite:  # one array parameter: no planning of a long IN list
-            self.cursor.execute(
-                f"SELECT {column}, num FROM {table} WHERE {column} = ANY(%s)", [ids]
-            )
-            return dict(self.cursor.fetchall())
         numbers: dict[str, int] = {}
         for start in range(0, len(ids), KEY_CHUNK):
             chunk = ids[start : start + KEY_CHUNK]

@@ -1,9 +1,9 @@
 """Analytics answers. The definitions are in docs/metrics.md."""
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 
 from plugin_analytics.analytics.rollups import Activity
 
@@ -52,9 +52,13 @@ class Summary(Metrics, RangeEcho):
     pass
 
 
+# isoformat keeps an offset's seconds (historical local mean time), which pydantic would drop.
+LocalTime = Annotated[datetime, PlainSerializer(datetime.isoformat, when_used="json")]
+
+
 class TimeseriesBucket(Metrics):
-    start: datetime = Field(description="Bucket start, local time with its UTC offset.")
-    end: datetime = Field(description="Bucket end (exclusive), local time with its UTC offset.")
+    start: LocalTime = Field(description="Bucket start, local time with its UTC offset.")
+    end: LocalTime = Field(description="Bucket end (exclusive), local time with its UTC offset.")
 
 
 class Timeseries(RangeEcho):
