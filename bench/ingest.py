@@ -237,6 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
     seconds = args.seconds
     if not shutil.which("wrk"):
@@ -258,7 +259,8 @@ def main() -> None:
             migrate(url)
             return url
 
-        bench_database("sqlite", fresh_sqlite, baseline, seconds)
+        if not args.no_sqlite:
+            bench_database("sqlite", fresh_sqlite, baseline, seconds)
     if not args.no_postgres:
         server = PostgresServer().start()
 
