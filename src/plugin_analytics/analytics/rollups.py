@@ -6,6 +6,7 @@ and the converted sessions (those with a CTA click) active in the period. Distin
 any range are then the size of a union of a few bitmaps, never a scan of raw events.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -184,11 +185,13 @@ class RollupSql:
     ) -> tuple[dict[str, int], dict[str, int]]:
         if self.sqlite:
             return self._numbers_in(USER_KEY, user_ids), self._numbers_in(SESSION_KEY, session_ids)
-        # PostgreSQL: both in one round trip, each list one array parameter.
+        # PostgreSQL: both in one round trip, each list one JSON string (see ingest.store).
         self.cursor.execute(
-            "SELECT 0, user_id, num FROM user_key WHERE user_id = ANY(%s) UNION ALL "
-            "SELECT 1, session_id, num FROM session_key WHERE session_id = ANY(%s)",
-            [user_ids, session_ids],
+            "SELECT 0, user_id, num FROM user_key "
+            "WHERE user_id IN (SELECT jsonb_array_elements_text(%s::jsonb)) UNION ALL "
+            "SELECT 1, session_id, num FROM session_key "
+            "WHERE session_id IN (SELECT jsonb_array_elements_text(%s::jsonb))",
+            [json.dumps(user_ids), json.dumps(session_ids)],
         )
         users: dict[str, int] = {}
         sessions: dict[str, int] = {}
@@ -213,7 +216,9 @@ class RollupSql:
         conflict = f"ON CONFLICT ({column}) DO NOTHING"
         if not self.sqlite:
             self.cursor.execute(
-                f"INSERT INTO {table} ({column}) SELECT unnest(%s::text[]) {conflict}", [ids]
+                f"INSERT INTO {table} ({column}) "
+                f"SELECT jsonb_array_elements_text(%s::jsonb) {conflict}",
+                [json.dumps(ids)],
             )
             return
         for start in range(0, len(ids), KEY_CHUNK):

@@ -8,6 +8,7 @@ durability costs one commit per group, not one per request.
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 # aborts one (SQLSTATE 40P01) and the other commits, so the retry finds them stored and skips them.
 DEADLOCK = "40P01"
 DEADLOCK_RETRIES = 3
+GROUP_INTERVAL_S = 0.002
 
 
 class EventsRefused(APIError):
@@ -62,7 +64,12 @@ class EventWriter:
     """Stores rows in groups; `write` returns once the rows are committed."""
 
     def __init__(
-        self, engine: Engine, *, max_group_rows: int = 20_000, max_queued_rows: int = 200_000
+        self,
+        engine: Engine,
+        *,
+        max_group_rows: int = 20_000,
+        max_queued_rows: int = 200_000,
+        group_interval: float = GROUP_INTERVAL_S,
     ) -> None:
         self._engine = engine.execution_options(sqlite_begin="IMMEDIATE")
         self._store = store_for(engine.dialect.name)
@@ -74,6 +81,8 @@ class EventWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._group_interval = group_interval
+        self._last_group_at = 0.0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-writer")
@@ -131,6 +140,12 @@ class EventWriter:
         first = await self._queue.get()
         if first is None:
             return [], True
+        # Let a group gather for a moment after the previous commit, so that a fast database
+        # does not turn a busy stream into many tiny transactions (each with its rollup work).
+        wait = self._group_interval - (time.monotonic() - self._last_group_at)
+        if wait > 0 and self._queued_rows < self._max_group_rows:
+            await asyncio.sleep(wait)
+        self._last_group_at = time.monotonic()
         group, rows = [first], len(first.rows)
         while rows < self._max_group_rows and not self._queue.empty():
             item = self._queue.get_nowait()
