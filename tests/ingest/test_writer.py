@@ -1,7 +1,7 @@
 """The group-commit writer: requests share commits, and each request's counts are its own."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ from sqlalchemy import event as sa_event
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import APIError
 from plugin_analytics.ingest.writer import EventWriter, WriteResult
+from tests.conftest import ADMIN
 from tests.helpers import event, stored_events
 
 pytestmark = pytest.mark.anyio
@@ -78,3 +79,24 @@ async def test_stop_commits_what_is_queued(database_url: str) -> None:
     engine.dispose()
     assert await asyncio.wait_for(asyncio.gather(*pending), 10) == [WriteResult(1, 0)] * 50
     assert len(stored_events(database_url)) == 50
+
+
+async def test_a_group_touching_thousands_of_periods(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # A backfill whose events each fall on another day: 6,000 quarters, hours and days, more
+    # rollup rows than SQLite accepts bound parameters in one statement.
+    first = datetime(2005, 1, 1, 12, tzinfo=UTC)
+    events = [
+        event(event_id=f"old{n}", timestamp=first + timedelta(days=n, minutes=n % 60))
+        for n in range(6000)
+    ]
+    result = await app.state.writer.write(events, datetime.now(UTC))
+    assert result == WriteResult(new=6000, duplicates=0)
+    summary = await client.get(
+        "/analytics/summary",
+        params={"start_date": "2005-01-01", "end_date": "2007-12-31"},
+        headers=ADMIN,
+    )
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["total_messages"] == 1095  # one a day over those 1,095 days

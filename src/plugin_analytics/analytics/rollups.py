@@ -227,6 +227,10 @@ class RollupSql:
             self.cursor.execute(f"INSERT INTO {table} ({column}) VALUES {values} {conflict}", chunk)
 
     def ensure_rows(self, keys: list[tuple[str, int]]) -> None:
+        for start in range(0, len(keys), KEY_CHUNK):
+            self._ensure_chunk(keys[start : start + KEY_CHUNK])
+
+    def _ensure_chunk(self, keys: list[tuple[str, int]]) -> None:
         empty = BitMap().serialize()
         values = ", ".join([f"({self.marks(2)}, 0, 0, 0, {self.marks(3)})"] * len(keys))
         params = [p for grain, at in keys for p in (grain, self.time(at), empty, empty, empty)]
@@ -237,6 +241,14 @@ class RollupSql:
         )
 
     def lock_rows(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Activity]:
+        """Lock and read the rows of `keys` that exist, in key order (chunks keep SQLite under
+        its limit of bound parameters when a backfill touches thousands of periods)."""
+        rows: dict[tuple[str, int], Activity] = {}
+        for start in range(0, len(keys), KEY_CHUNK):
+            rows.update(self._lock_chunk(keys[start : start + KEY_CHUNK]))
+        return rows
+
+    def _lock_chunk(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Activity]:
         where = " OR ".join([f"(grain = {self.mark} AND start_at = {self.mark})"] * len(keys))
         params = [p for grain, at in keys for p in (grain, self.time(at))]
         lock = "" if self.sqlite else " FOR UPDATE"  # SQLite: the writer holds the write lock
