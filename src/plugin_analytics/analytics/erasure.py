@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, exists, select
 
 from plugin_analytics.analytics.rollups import (
     ACTIVITY,
+    BITMAPS,
     GRAINS,
     Activity,
     RollupSql,
@@ -81,7 +82,7 @@ def _subtract(connection: Connection, removals: dict[tuple[str, int], _Removal],
                 current.sessions.discard(session_nums[session_id])
             if not still_converted:
                 current.converted_sessions.discard(session_nums[session_id])
-        sql.write_rows([(key, current)])
+        sql.write_rows([(key, current, BITMAPS)])
 
 
 def _session_left(

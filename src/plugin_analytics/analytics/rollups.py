@@ -26,6 +26,8 @@ DAY_US = 24 * HOUR_US
 GRAINS = {"quarter": QUARTER_US, "hour": HOUR_US, "day": DAY_US}
 ACTIVITY = ("message", "cta_click")  # the event types that make a user or session active
 KEY_CHUNK = 500
+COUNTS = ("user_messages", "assistant_messages", "cta_clicks")
+BITMAPS = ("users", "sessions", "converted_sessions")
 USER_KEY = ("user_key", "user_id")
 SESSION_KEY = ("session_key", "session_id")
 
@@ -64,15 +66,13 @@ class Activity:
             BitMap.deserialize(row.converted_sessions),
         )
 
-    def columns(self) -> dict[str, Any]:
-        return {
-            "user_messages": self.user_messages,
-            "assistant_messages": self.assistant_messages,
-            "cta_clicks": self.cta_clicks,
-            "users": self.users.serialize(),
-            "sessions": self.sessions.serialize(),
-            "converted_sessions": self.converted_sessions.serialize(),
-        }
+    def sizes(self) -> tuple[int, int, int]:
+        return len(self.users), len(self.sessions), len(self.converted_sessions)
+
+    def grown_since(self, sizes: tuple[int, int, int]) -> tuple[str, ...]:
+        """The bitmaps that gained members since `sizes` (adding only ever grows them)."""
+        grown = zip(BITMAPS, self.sizes(), sizes, strict=True)
+        return tuple(name for name, size, before in grown if size != before)
 
 
 def period_start(at_us: int, grain_us: int) -> int:
@@ -140,9 +140,10 @@ def merge_into_rows(connection: Connection, deltas: dict[tuple[str, int], Activi
     if missing:
         sql.ensure_rows(missing)
         current.update(sql.lock_rows(missing))
+    sizes = {key: current[key].sizes() for key in keys}
     for key in keys:
         current[key].add(deltas[key])
-    sql.write_rows([(key, current[key]) for key in keys])
+    sql.write_rows([(key, current[key], current[key].grown_since(sizes[key])) for key in keys])
 
 
 class RollupSql:
@@ -264,13 +265,17 @@ class RollupSql:
             for row in self.cursor.fetchall()
         }
 
-    def write_rows(self, rows: list[tuple[tuple[str, int], Activity]]) -> None:
-        """Write rows back; psycopg pipelines executemany into one round trip."""
-        assignments = ", ".join(f"{name} = {self.mark}" for name in self.COLUMNS.split(", "))
-        self.cursor.executemany(
-            f"UPDATE rollup SET {assignments} WHERE grain = {self.mark} AND start_at = {self.mark}",
-            [
-                (*activity.columns().values(), grain, self.time(at))
-                for (grain, at), activity in rows
-            ],
-        )
+    def write_rows(self, rows: list[tuple[tuple[str, int], Activity, tuple[str, ...]]]) -> None:
+        """Write back each row's counts and the named bitmaps. A bitmap left out is not sent:
+        most events come from users and sessions a period has already seen, and rewriting an
+        unchanged bitmap (on PostgreSQL a new TOASTed value) was most of the rollups' cost."""
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
+        for (grain, at), activity, bitmaps in rows:
+            counts = (activity.user_messages, activity.assistant_messages, activity.cta_clicks)
+            blobs = tuple(getattr(activity, name).serialize() for name in bitmaps)
+            by_columns[(*COUNTS, *bitmaps)].append((*counts, *blobs, grain, self.time(at)))
+        for names, params in by_columns.items():
+            assignments = ", ".join(f"{name} = {self.mark}" for name in names)
+            where = f"grain = {self.mark} AND start_at = {self.mark}"
+            # psycopg pipelines executemany into one round trip.
+            self.cursor.executemany(f"UPDATE rollup SET {assignments} WHERE {where}", params)
