@@ -49,6 +49,17 @@ request = function()
   return wrk.format(nil, nil, nil, body)
 end
 """
+# The same visitors in conversations: 20 messages a session, as chats go.
+CONVERSATIONS_SCRIPT = """
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{"user_id": "bench-user-%d", "session_id": "bench-session-%d", '
+    .. '"event_type": "message", "message": "Which plan includes the analytics dashboard?"}',
+    math.floor(n / 20) % 5000, math.floor(n / 20) % 20000)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
 
 
 def single_body() -> str:
@@ -203,22 +214,26 @@ def bench_database(
         f"events/s ({batch.requests_per_s:.0f} req/s)   refused: {batch.refused}"
     )
     print(f"{name:>10}  rows stored during the run: {stored}")
-    rollup_cost(name, fresh, seconds)
+    # Worst case first: every message from a session its hour and day have not seen yet.
+    rollup_cost(name, fresh, seconds, "new session each message", MANY_USERS_SCRIPT)
+    rollup_cost(name, fresh, seconds, "conversations of 20 messages", CONVERSATIONS_SCRIPT)
 
 
-def rollup_cost(name: str, fresh: Callable[[str], str], seconds: int) -> None:
-    """Single-event ingestion of many users' messages with and without rollups, each server on a
-    fresh database (analyzed after the warm-up), in alternate rounds."""
+def rollup_cost(
+    name: str, fresh: Callable[[str], str], seconds: int, traffic: str, script: str
+) -> None:
+    """Single-event ingestion with and without rollups, each server on a fresh database
+    (analyzed after the warm-up), in alternate rounds."""
     apps = {"with_rollups": "main:app", "without_rollups": "bench.norollup_app:app"}
     rates: dict[str, list[float]] = {label: [] for label in apps}
     for round_ in range(ROLLUP_ROUNDS):
         for label, app in apps.items():
-            url = fresh(f"{label}_{round_}")
+            url = fresh(f"{label}_{traffic.split()[0]}_{round_}")
             load = measure(
                 app,
                 server_env(url),
                 "/client/update",
-                MANY_USERS_SCRIPT,
+                script,
                 seconds,
                 settle=partial(analyze, url),
             )
@@ -227,7 +242,7 @@ def rollup_cost(name: str, fresh: Callable[[str], str], seconds: int) -> None:
     cost = 1 - with_rollups / without
     verdict = "met" if cost <= ROLLUP_COST_TARGET else "MISSED"
     print(
-        f"{name:>10}  single-event, many users: {with_rollups:.0f} req/s with rollups, "
+        f"{name:>10}  single-event, {traffic}: {with_rollups:.0f} req/s with rollups, "
         f"{without:.0f} without: rollups cost {cost:.1%} (target <= "
         f"{ROLLUP_COST_TARGET:.0%}: {verdict})"
     )
