@@ -13,6 +13,7 @@ from plugin_analytics.analytics.rollups import (
     GRAINS,
     Activity,
     RollupSql,
+    count,
     period_start,
 )
 from plugin_analytics.db.models import event_table, session_key_table, user_key_table
@@ -58,12 +59,7 @@ def _removals(events: Sequence[Any]) -> dict[tuple[str, int], _Removal]:
         for grain, size in GRAINS.items():
             removal = removals[(grain, period_start(at, size))]
             removal.sessions.add(session_id)
-            if event_type == "cta_click":
-                removal.counts.cta_clicks += 1
-            elif role == "assistant":
-                removal.counts.assistant_messages += 1
-            else:
-                removal.counts.user_messages += 1
+            count(removal.counts, event_type, role)
     return removals
 
 

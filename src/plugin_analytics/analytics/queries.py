@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, and_, literal_column, or_, select
 
 from plugin_analytics.analytics.ranges import Bucket, DateRange, Pieces, decompose
-from plugin_analytics.analytics.rollups import ACTIVITY, Activity, tally
+from plugin_analytics.analytics.rollups import ACTIVITY, BITMAPS, COUNTS, Activity, tally
 from plugin_analytics.db.models import event_table, rollup_table, session_key_table, user_key_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 
@@ -49,11 +49,12 @@ def rollup_rows(
     for grain, starts in by_grain.items():
         for offset in range(0, len(starts), KEY_CHUNK):
             chunk = [from_epoch_us(at) for at in starts[offset : offset + KEY_CHUNK]]
-            query = select(rollup_table).where(
+            columns = [rollup_table.c[name] for name in (*COUNTS, *BITMAPS)]
+            query = select(rollup_table.c.start_at, *columns).where(
                 rollup_table.c.grain == grain, rollup_table.c.start_at.in_(chunk)
             )
             for row in connection.execute(query):
-                found[(grain, to_epoch_us(row.start_at))] = Activity.from_row(row)
+                found[(grain, to_epoch_us(row.start_at))] = Activity.from_row(row[1:])
     return found
 
 

@@ -15,9 +15,7 @@ from typing import Any
 from pyroaring import BitMap
 from sqlalchemy import Connection, select
 
-from plugin_analytics.db.models import (
-    event_table,
-)
+from plugin_analytics.db.models import event_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 
 QUARTER_US = 15 * 60 * 1_000_000
@@ -57,14 +55,9 @@ class Activity:
 
     @classmethod
     def from_row(cls, row: Any) -> "Activity":
-        return cls(
-            row.user_messages,
-            row.assistant_messages,
-            row.cta_clicks,
-            BitMap.deserialize(row.users),
-            BitMap.deserialize(row.sessions),
-            BitMap.deserialize(row.converted_sessions),
-        )
+        """From a rollup row's COUNTS and BITMAPS columns, in that order."""
+        counts, blobs = row[: len(COUNTS)], row[len(COUNTS) :]
+        return cls(*counts, *(BitMap.deserialize(blob) for blob in blobs))
 
     def sizes(self) -> tuple[int, int, int]:
         return len(self.users), len(self.sessions), len(self.converted_sessions)
@@ -108,15 +101,21 @@ def backfill(connection: Connection) -> int:
 
 def tally(period: Activity, event_type: str, role: str, user: int, session: int) -> None:
     """Count one active event into `period`."""
+    count(period, event_type, role)
+    if event_type == "cta_click":
+        period.converted_sessions.add(session)
+    period.users.add(user)
+    period.sessions.add(session)
+
+
+def count(period: Activity, event_type: str, role: str) -> None:
+    """Add one active event to `period`'s counts."""
     if event_type == "cta_click":
         period.cta_clicks += 1
-        period.converted_sessions.add(session)
     elif role == "assistant":
         period.assistant_messages += 1
     else:
         period.user_messages += 1
-    period.users.add(user)
-    period.sessions.add(session)
 
 
 def spread(quarters: dict[int, Activity]) -> dict[tuple[str, int], Activity]:
@@ -150,7 +149,7 @@ class RollupSql:
     """The statements that maintain rollups, on the driver's own cursor: they run in every
     ingestion transaction, where SQLAlchemy's per-statement overhead would cost throughput."""
 
-    COLUMNS = "user_messages, assistant_messages, cta_clicks, users, sessions, converted_sessions"
+    COLUMNS = ", ".join((*COUNTS, *BITMAPS))
 
     def __init__(self, connection: Connection) -> None:
         self.cursor = connection.connection.cursor()  # inside the connection's transaction
@@ -259,9 +258,7 @@ class RollupSql:
             params,
         )
         return {
-            (row[0], row[1] if self.sqlite else to_epoch_us(row[1])): Activity(
-                row[2], row[3], row[4], *(BitMap.deserialize(blob) for blob in row[5:8])
-            )
+            (row[0], row[1] if self.sqlite else to_epoch_us(row[1])): Activity.from_row(row[2:])
             for row in self.cursor.fetchall()
         }
 
