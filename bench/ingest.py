@@ -199,7 +199,18 @@ def server_env(url: str) -> dict[str, str]:
 def bench_database(
     name: str, fresh: Callable[[str], str], baseline: dict[str, Load], seconds: int
 ) -> None:
-    """`fresh(label)` gives a new, migrated, empty database of this kind."""
+    """`fresh(label)` gives a new, migrated, empty database of this kind (no baseline: only
+    the rollup cost)."""
+    if baseline:
+        throughput(name, fresh, baseline, seconds)
+    # Worst case first: every message from a session its hour and day have not seen yet.
+    rollup_cost(name, fresh, seconds, "new session each message", MANY_USERS_SCRIPT)
+    rollup_cost(name, fresh, seconds, "conversations of 20 messages", CONVERSATIONS_SCRIPT)
+
+
+def throughput(
+    name: str, fresh: Callable[[str], str], baseline: dict[str, Load], seconds: int
+) -> None:
     url = fresh("bench")
     single = measure("main:app", server_env(url), "/client/update", post(single_body()), seconds)
     batch = measure("main:app", server_env(url), "/client/batch", post(batch_body()), seconds)
@@ -214,9 +225,6 @@ def bench_database(
         f"events/s ({batch.requests_per_s:.0f} req/s)   refused: {batch.refused}"
     )
     print(f"{name:>10}  rows stored during the run: {stored}")
-    # Worst case first: every message from a session its hour and day have not seen yet.
-    rollup_cost(name, fresh, seconds, "new session each message", MANY_USERS_SCRIPT)
-    rollup_cost(name, fresh, seconds, "conversations of 20 messages", CONVERSATIONS_SCRIPT)
 
 
 def rollup_cost(
@@ -253,19 +261,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--rollup-cost-only", action="store_true", help="skip the baseline, single and batch runs"
+    )
     args = parser.parse_args()
     seconds = args.seconds
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
 
-    baseline = {
-        "single": measure("bench.nodb_app:app", {}, "/client/update", post(single_body()), seconds),
-        "batch": measure("bench.nodb_app:app", {}, "/client/batch", post(batch_body()), seconds),
-    }
-    print(
-        f"{'baseline':>10}  no-database FastAPI    {baseline['single'].requests_per_s:9.0f} "
-        f"req/s   (batch: {baseline['batch'].requests_per_s * BATCH_SIZE:.0f} events/s)"
-    )
+    baseline = {}
+    if not args.rollup_cost_only:
+        baseline = {
+            "single": measure(
+                "bench.nodb_app:app", {}, "/client/update", post(single_body()), seconds
+            ),
+            "batch": measure(
+                "bench.nodb_app:app", {}, "/client/batch", post(batch_body()), seconds
+            ),
+        }
+        print(
+            f"{'baseline':>10}  no-database FastAPI    {baseline['single'].requests_per_s:9.0f} "
+            f"req/s   (batch: {baseline['batch'].requests_per_s * BATCH_SIZE:.0f} events/s)"
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
 
