@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from plugin_analytics.analytics.rollups import compact_all
 from plugin_analytics.db.engine import build_engine
 from tests.analytics import brute_force
 from tests.analytics.brute_force import Event, Stored, day_start
@@ -129,6 +130,7 @@ class Scenario:
     zone: str
     requests: list[list[Event]]  # posted one after the other; a lone event may go to /update
     use_update: list[bool]
+    compact_after: list[bool]  # fold the pending rollup deltas after the request
     spans: list[tuple[date, date, str]]  # start_date, end_date, interval
     erased: list[str]
     late: list[Event]  # posted after the erasures: re-sent events and new ones
@@ -176,6 +178,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         zone=zone,
         requests=requests,
         use_update=[draw(st.booleans()) for _ in requests],
+        compact_after=[draw(st.booleans()) for _ in requests],
         spans=draw(spans(anchor)),
         erased=draw(st.lists(st.sampled_from(USERS), min_size=1, max_size=2, unique=True)),
         late=draw(st.permutations(late)),
@@ -215,7 +218,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def empty(engine: Engine) -> None:
     with engine.begin() as connection:
-        for table in ("event", "rollup", "user_key", "session_key"):
+        for table in ("event", "rollup", "rollup_delta", "user_key", "session_key"):
             connection.execute(text(f"DELETE FROM {table}"))
 
 
@@ -305,8 +308,12 @@ async def check_all(client: httpx.AsyncClient, stored: Stored, scenario: Scenari
 async def ingest(client: httpx.AsyncClient, engine: Engine, scenario: Scenario) -> Stored:
     empty(engine)
     stored = Stored()
-    for batch, update in zip(scenario.requests, scenario.use_update, strict=True):
+    steps = zip(scenario.requests, scenario.use_update, scenario.compact_after, strict=True)
+    for batch, update, fold in steps:
         await post(client, stored, batch, update)
+        if fold:  # else the deltas stay pending (unless the app's compactor runs meanwhile)
+            with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+                compact_all(connection)
     return stored
 
 

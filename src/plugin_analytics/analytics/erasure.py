@@ -13,6 +13,7 @@ from plugin_analytics.analytics.rollups import (
     GRAINS,
     Activity,
     RollupSql,
+    compact_all,
     count,
     period_start,
 )
@@ -30,6 +31,7 @@ class _Removal:
 
 def erase_user(connection: Connection, user_id: str) -> int:
     """Delete every event of `user_id` and take them out of the rollups; returns how many."""
+    compact_all(connection)  # what is subtracted below must be in the rows, not in deltas
     events = connection.execute(
         select(
             event_table.c.session_id,

@@ -7,8 +7,22 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, and_, literal_column, or_, select
 
 from plugin_analytics.analytics.ranges import Bucket, DateRange, Pieces, decompose
-from plugin_analytics.analytics.rollups import ACTIVITY, BITMAPS, COUNTS, Activity, tally
-from plugin_analytics.db.models import event_table, rollup_table, session_key_table, user_key_table
+from plugin_analytics.analytics.rollups import (
+    ACTIVITY,
+    BITMAPS,
+    COUNTS,
+    GRAINS,
+    Activity,
+    period_start,
+    tally,
+)
+from plugin_analytics.db.models import (
+    event_table,
+    rollup_delta_table,
+    rollup_table,
+    session_key_table,
+    user_key_table,
+)
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 
 KEY_CHUNK = 500
@@ -42,20 +56,44 @@ def _combine(
 def rollup_rows(
     connection: Connection, periods: Iterable[tuple[str, int]]
 ) -> dict[tuple[str, int], Activity]:
+    """The activity of each of these periods that has any: its rollup row plus the deltas
+    not yet folded into it (read in the same transaction, so each delta counts once)."""
+    wanted = set(periods)
     by_grain: dict[str, list[int]] = defaultdict(list)
-    for grain, start in periods:
+    for grain, start in wanted:
         by_grain[grain].append(start)
     found: dict[tuple[str, int], Activity] = {}
+    columns = [rollup_table.c[name] for name in (*COUNTS, *BITMAPS)]
     for grain, starts in by_grain.items():
         for offset in range(0, len(starts), KEY_CHUNK):
             chunk = [from_epoch_us(at) for at in starts[offset : offset + KEY_CHUNK]]
-            columns = [rollup_table.c[name] for name in (*COUNTS, *BITMAPS)]
             query = select(rollup_table.c.start_at, *columns).where(
                 rollup_table.c.grain == grain, rollup_table.c.start_at.in_(chunk)
             )
             for row in connection.execute(query):
                 found[(grain, to_epoch_us(row.start_at))] = Activity.from_row(row[1:])
+    if wanted:
+        _add_pending_deltas(connection, wanted, found)
     return found
+
+
+def _add_pending_deltas(
+    connection: Connection,
+    wanted: set[tuple[str, int]],
+    found: dict[tuple[str, int], Activity],
+) -> None:
+    first = min(start for _, start in wanted)
+    end = max(start + GRAINS[grain] for grain, start in wanted)
+    delta = rollup_delta_table
+    query = select(delta.c.start_at, *(delta.c[name] for name in (*COUNTS, *BITMAPS))).where(
+        delta.c.start_at >= from_epoch_us(first), delta.c.start_at < from_epoch_us(end)
+    )
+    for row in connection.execute(query):
+        activity, quarter = Activity.from_row(row[1:]), to_epoch_us(row.start_at)
+        for grain, size in GRAINS.items():
+            key = (grain, period_start(quarter, size))
+            if key in wanted:
+                found.setdefault(key, Activity()).add(activity)
 
 
 def raw_activity(connection: Connection, start_us: int, end_us: int) -> Activity:

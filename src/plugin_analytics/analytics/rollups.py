@@ -4,6 +4,12 @@ stores (or erases) the events.
 Each rollup row holds additive counts and three sets as roaring bitmaps: the users, the sessions,
 and the converted sessions (those with a CTA click) active in the period. Distinct counts over
 any range are then the size of a union of a few bitmaps, never a scan of raw events.
+
+Ingestion does not rewrite rollup rows: each transaction inserts a small delta row per quarter
+hour it touched (its own counts and sets). Compaction folds pending deltas into the rows every
+second or so, and readers add the deltas still pending to the rows they read. A row of a busy day
+holds bitmaps of tens of thousands of sessions; rewriting it (and its hour and quarter) in every
+group commit was most of what rollups cost ingestion.
 """
 
 import json
@@ -29,9 +35,14 @@ BITMAPS = ("users", "sessions", "converted_sessions")
 USER_KEY = ("user_key", "user_id")
 SESSION_KEY = ("session_key", "session_id")
 
+# User and session numbers by id.
+KeyNumbers = tuple[dict[str, int], dict[str, int]]
 # What rollups need of an event: (user_id, session_id, event_type, role, occurred_at in µs).
 EventFacts = tuple[str, str, str, str, int]
 BACKFILL_CHUNK = 20_000
+COMPACT_BATCH = 2_000  # deltas folded per transaction
+# PostgreSQL advisory lock that lets one transaction at a time compact (any number may insert).
+COMPACTION_LOCK = 0x706C7567_696E0001
 
 
 @dataclass
@@ -59,6 +70,13 @@ class Activity:
         counts, blobs = row[: len(COUNTS)], row[len(COUNTS) :]
         return cls(*counts, *(BitMap.deserialize(blob) for blob in blobs))
 
+    def counts(self) -> tuple[int, int, int]:
+        return self.user_messages, self.assistant_messages, self.cta_clicks
+
+    def to_row(self) -> tuple[Any, ...]:
+        """COUNTS and BITMAPS (serialized), in that order."""
+        return (*self.counts(), *(getattr(self, name).serialize() for name in BITMAPS))
+
     def sizes(self) -> tuple[int, int, int]:
         return len(self.users), len(self.sessions), len(self.converted_sessions)
 
@@ -72,18 +90,65 @@ def period_start(at_us: int, grain_us: int) -> int:
     return at_us - at_us % grain_us
 
 
-def add_to_rollups(connection: Connection, events: Sequence[EventFacts]) -> None:
-    """Count newly stored events into their rollup rows."""
+def count_quarters(
+    connection: Connection, events: Sequence[EventFacts], known: KeyNumbers | None = None
+) -> dict[int, Activity]:
+    """The activity that newly stored events add to each UTC quarter hour (by its start).
+    `known`: key numbers found already; the missing ones are looked up (or assigned)."""
+    quarters: dict[int, Activity] = defaultdict(Activity)
     active = [event for event in events if event[2] in ACTIVITY]
     if not active:
-        return
-    sql = RollupSql(connection)
-    users, sessions = sql.key_numbers({e[0] for e in active}, {e[1] for e in active})
-    quarters: dict[int, Activity] = defaultdict(Activity)
+        return quarters
+    users, sessions = known or ({}, {})
+    missing_users = {e[0] for e in active if e[0] not in users}
+    missing_sessions = {e[1] for e in active if e[1] not in sessions}
+    if missing_users or missing_sessions:
+        more_users, more_sessions = RollupSql(connection).key_numbers(
+            missing_users, missing_sessions
+        )
+        users, sessions = {**users, **more_users}, {**sessions, **more_sessions}
     for user_id, session_id, event_type, role, occurred_at in active:
         period = quarters[period_start(occurred_at, QUARTER_US)]
         tally(period, event_type, role, users[user_id], sessions[session_id])
-    merge_into_rows(connection, spread(quarters))
+    return quarters
+
+
+def record_deltas(
+    connection: Connection, events: Sequence[EventFacts], known: KeyNumbers | None = None
+) -> None:
+    """Ingestion: count newly stored events into delta rows, without touching a rollup row."""
+    quarters = count_quarters(connection, events, known)
+    if quarters:
+        RollupSql(connection).insert_deltas(quarters)
+
+
+def add_to_rollups(connection: Connection, events: Sequence[EventFacts]) -> None:
+    """Count newly stored events straight into their rollup rows: for bulk loads (the demo,
+    the backfill), whose chunks are large enough to make each row rewrite worth it."""
+    quarters = count_quarters(connection, events)
+    if quarters:
+        merge_into_rows(connection, spread(quarters))
+
+
+def compact(connection: Connection, *, wait: bool = False, limit: int = COMPACT_BATCH) -> int:
+    """Fold up to `limit` pending deltas, oldest first, into the rollup rows; returns how many.
+    Without `wait`, does nothing (returns 0) while another transaction is compacting."""
+    sql = RollupSql(connection)
+    if not sql.lock_compaction(wait):
+        return 0
+    deltas = sql.take_deltas(limit)
+    quarters: dict[int, Activity] = defaultdict(Activity)
+    for start, activity in deltas:
+        quarters[start].add(activity)
+    if quarters:
+        merge_into_rows(connection, spread(quarters))
+    return len(deltas)
+
+
+def compact_all(connection: Connection) -> None:
+    """Fold every pending delta into the rollup rows, waiting for any compaction under way."""
+    while compact(connection, wait=True) == COMPACT_BATCH:
+        pass
 
 
 def backfill(connection: Connection) -> int:
@@ -185,12 +250,19 @@ class RollupSql:
     ) -> tuple[dict[str, int], dict[str, int]]:
         if self.sqlite:
             return self._numbers_in(USER_KEY, user_ids), self._numbers_in(SESSION_KEY, session_ids)
-        # PostgreSQL: both in one round trip, each list one JSON string (see ingest.store).
+        # PostgreSQL: both in one round trip, each list one JSON string (see ingest.store). One
+        # index probe per id: the LIMIT keeps the planner from turning the lateral lookups into
+        # a hash join over the whole key table, which made every group cost O(all sessions).
+        lookup = (
+            "SELECT {kind}, wanted.id, found.num FROM jsonb_array_elements_text(%s::jsonb) "
+            "AS wanted(id) CROSS JOIN LATERAL "
+            "(SELECT num FROM {table} WHERE {column} = wanted.id LIMIT 1) AS found"
+        )
         self.cursor.execute(
-            "SELECT 0, user_id, num FROM user_key "
-            "WHERE user_id IN (SELECT jsonb_array_elements_text(%s::jsonb)) UNION ALL "
-            "SELECT 1, session_id, num FROM session_key "
-            "WHERE session_id IN (SELECT jsonb_array_elements_text(%s::jsonb))",
+            " UNION ALL ".join(
+                lookup.format(kind=kind, table=table, column=column)
+                for kind, (table, column) in enumerate((USER_KEY, SESSION_KEY))
+            ),
             [json.dumps(user_ids), json.dumps(session_ids)],
         )
         users: dict[str, int] = {}
@@ -226,6 +298,39 @@ class RollupSql:
             values = ", ".join(["(?)"] * len(chunk))
             self.cursor.execute(f"INSERT INTO {table} ({column}) VALUES {values} {conflict}", chunk)
 
+    def epoch(self, value: Any) -> int:
+        return value if self.sqlite else to_epoch_us(value)
+
+    def insert_deltas(self, quarters: dict[int, Activity]) -> None:
+        rows = [(self.time(start), *activity.to_row()) for start, activity in quarters.items()]
+        for start in range(0, len(rows), KEY_CHUNK):
+            chunk = rows[start : start + KEY_CHUNK]
+            values = ", ".join([f"({self.marks(1 + len(COUNTS) + len(BITMAPS))})"] * len(chunk))
+            self.cursor.execute(
+                f"INSERT INTO rollup_delta (start_at, {self.COLUMNS}) VALUES {values}",
+                [param for row in chunk for param in row],
+            )
+
+    def lock_compaction(self, wait: bool) -> bool:
+        if self.sqlite:
+            return True  # the transaction holds SQLite's only write lock already
+        if wait:
+            self.cursor.execute("SELECT pg_advisory_xact_lock(%s)", [COMPACTION_LOCK])
+            return True
+        self.cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [COMPACTION_LOCK])
+        (locked,) = self.cursor.fetchone() or (False,)
+        return bool(locked)
+
+    def take_deltas(self, limit: int) -> list[tuple[int, Activity]]:
+        """Delete the `limit` oldest deltas and return them (quarter start, activity)."""
+        self.cursor.execute(
+            "DELETE FROM rollup_delta WHERE id IN "
+            f"(SELECT id FROM rollup_delta ORDER BY id LIMIT {self.mark}) "
+            f"RETURNING start_at, {self.COLUMNS}",
+            [limit],
+        )
+        return [(self.epoch(row[0]), Activity.from_row(row[1:])) for row in self.cursor.fetchall()]
+
     def ensure_rows(self, keys: list[tuple[str, int]]) -> None:
         for start in range(0, len(keys), KEY_CHUNK):
             self._ensure_chunk(keys[start : start + KEY_CHUNK])
@@ -258,7 +363,7 @@ class RollupSql:
             params,
         )
         return {
-            (row[0], row[1] if self.sqlite else to_epoch_us(row[1])): Activity.from_row(row[2:])
+            (row[0], self.epoch(row[1])): Activity.from_row(row[2:])
             for row in self.cursor.fetchall()
         }
 
@@ -268,9 +373,10 @@ class RollupSql:
         unchanged bitmap (on PostgreSQL a new TOASTed value) was most of the rollups' cost."""
         by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         for (grain, at), activity, bitmaps in rows:
-            counts = (activity.user_messages, activity.assistant_messages, activity.cta_clicks)
             blobs = tuple(getattr(activity, name).serialize() for name in bitmaps)
-            by_columns[(*COUNTS, *bitmaps)].append((*counts, *blobs, grain, self.time(at)))
+            by_columns[(*COUNTS, *bitmaps)].append(
+                (*activity.counts(), *blobs, grain, self.time(at))
+            )
         for names, params in by_columns.items():
             assignments = ", ".join(f"{name} = {self.mark}" for name in names)
             where = f"grain = {self.mark} AND start_at = {self.mark}"

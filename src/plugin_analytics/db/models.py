@@ -71,6 +71,14 @@ class SessionKey(SQLModel, table=True):
     session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
 
 
+def _count() -> Any:
+    return Field(sa_column=Column(BigInteger, nullable=False))
+
+
+def _bitmap() -> Any:
+    return Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class Rollup(SQLModel, table=True):
     """Chat activity in one UTC period (a quarter hour, an hour or a day), kept exact as events
     arrive and are erased. Sets are roaring bitmaps of UserKey/SessionKey numbers."""
@@ -79,15 +87,34 @@ class Rollup(SQLModel, table=True):
 
     grain: str = Field(sa_column=Column(String(8), primary_key=True))
     start_at: datetime = Field(sa_column=Column(UTCDateTime, primary_key=True))
-    user_messages: int = Field(sa_column=Column(BigInteger, nullable=False))
-    assistant_messages: int = Field(sa_column=Column(BigInteger, nullable=False))
-    cta_clicks: int = Field(sa_column=Column(BigInteger, nullable=False))
-    users: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    sessions: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    converted_sessions: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    user_messages: int = _count()
+    assistant_messages: int = _count()
+    cta_clicks: int = _count()
+    users: bytes = _bitmap()
+    sessions: bytes = _bitmap()
+    converted_sessions: bytes = _bitmap()
+
+
+class RollupDelta(SQLModel, table=True):
+    """What one ingestion transaction added to one UTC quarter hour, not yet folded into the
+    rollup rows. Ingestion only inserts these, so it never rewrites a rollup row; compaction
+    folds them in a few at a time, and readers add the pending ones to the rows they read."""
+
+    __tablename__ = "rollup_delta"
+    __table_args__ = (Index("ix_rollup_delta_start_at", "start_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    start_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    user_messages: int = _count()
+    assistant_messages: int = _count()
+    cta_clicks: int = _count()
+    users: bytes = _bitmap()
+    sessions: bytes = _bitmap()
+    converted_sessions: bytes = _bitmap()
 
 
 event_table = Event.__table__  # type: ignore[attr-defined]
 user_key_table = UserKey.__table__  # type: ignore[attr-defined]
 session_key_table = SessionKey.__table__  # type: ignore[attr-defined]
 rollup_table = Rollup.__table__  # type: ignore[attr-defined]
+rollup_delta_table = RollupDelta.__table__  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from plugin_analytics.analytics.rollups import ACTIVITY, KeyNumbers
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.ingest.ids import new_event_ids
 from plugin_analytics.ingest.schemas import EventCreate
@@ -31,6 +32,13 @@ SQLITE_INSERT_CHUNK = 1000
 
 class EventStore(Protocol):
     def insert(self, connection: Connection, params: Sequence[Params]) -> list[Params]: ...
+
+    def insert_numbered(
+        self, connection: Connection, params: Sequence[Params]
+    ) -> tuple[list[Params], KeyNumbers | None]:
+        """`insert`, and the key numbers of the stored events' users and sessions where the
+        same round trip can find them (the rollups look up the rest)."""
+        ...
 
 
 def _json(value: dict[str, Any]) -> str:
@@ -69,6 +77,38 @@ def _sqlite_insert(rows: int) -> str:
     return f"INSERT INTO event ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING"
 
 
+def _numbered_insert(active: Sequence[str]) -> str:
+    """PostgreSQL: insert the events and number their users and sessions in one statement.
+    Rows out: (0, user_id, num), (1, session_id, num), and (2, event_id, NULL) for each event
+    stored. Each key is found with one index probe (a LIMITed lateral lookup, which the planner
+    cannot turn into a scan of the whole key table); only missing keys are inserted, so the
+    numbering sequence is not burnt by keys that exist. A key that another worker inserts at
+    the same moment is invisible to this statement's snapshot and comes back missing."""
+    kinds = ", ".join(f"'{kind}'" for kind in active)
+    parts = [
+        # INSERT ends in "RETURNING event_id": return what the keys need as well.
+        f"stored AS ({PostgresEventStore.INSERT}, user_id, session_id, event_type)",
+        f"active AS (SELECT user_id, session_id FROM stored WHERE event_type IN ({kinds}))",
+    ]
+    selects = []
+    keys = (("user_key", "user_id"), ("session_key", "session_id"))
+    for kind, (table, column) in enumerate(keys):
+        parts.append(
+            f"{table}_found AS (SELECT wanted.{column}, found.num "
+            f"FROM (SELECT DISTINCT {column} FROM active) AS wanted LEFT JOIN LATERAL "
+            f"(SELECT num FROM {table} WHERE {column} = wanted.{column} LIMIT 1) AS found ON true)"
+        )
+        parts.append(
+            f"{table}_new AS (INSERT INTO {table} ({column}) "
+            f"SELECT {column} FROM {table}_found WHERE num IS NULL "
+            f"ON CONFLICT ({column}) DO NOTHING RETURNING {column}, num)"
+        )
+        selects.append(f"SELECT {kind}, {column}, num FROM {table}_found WHERE num IS NOT NULL")
+        selects.append(f"SELECT {kind}, {column}, num FROM {table}_new")
+    selects.append("SELECT 2, event_id, NULL FROM stored")
+    return f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}"
+
+
 class SqliteEventStore:
     """Multi-row INSERTs; times as integer microseconds. The writer holds SQLite's write lock
     (BEGIN IMMEDIATE), so no one can store an id between our lookup and our insert.
@@ -96,6 +136,11 @@ class SqliteEventStore:
             found.update(row[0] for row in cursor.fetchall())
         return found
 
+    def insert_numbered(
+        self, connection: Connection, params: Sequence[Params]
+    ) -> tuple[list[Params], KeyNumbers | None]:
+        return self.insert(connection, params), None  # in-process: no round trip to save
+
 
 class PostgresEventStore:
     """One statement per group: the rows travel as a single JSON document that PostgreSQL
@@ -117,6 +162,20 @@ class PostgresEventStore:
         cursor.execute(self.INSERT, [json.dumps(params, ensure_ascii=False)])
         stored = {row[0] for row in cursor.fetchall()}
         return [event for event in params if event[0] in stored]
+
+    def insert_numbered(
+        self, connection: Connection, params: Sequence[Params]
+    ) -> tuple[list[Params], KeyNumbers | None]:
+        cursor = connection.connection.cursor()
+        cursor.execute(NUMBERED_INSERT, [json.dumps(params, ensure_ascii=False)])
+        found: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+        for kind, value, num in cursor.fetchall():
+            found[kind][value] = num
+        users, sessions, stored = found
+        return [event for event in params if event[0] in stored], (users, sessions)
+
+
+NUMBERED_INSERT = _numbered_insert(ACTIVITY)
 
 
 def store_for(dialect_name: str) -> EventStore:
