@@ -114,6 +114,7 @@ def sqlite_database(size: int, seed: int) -> str:
         fill("sqlite", url, size, seed)
         _checkpoint(url)
         partial.rename(path)
+    migrate(f"sqlite:///{path}")  # a database kept from an older release gets its new tables
     return f"sqlite:///{path}"
 
 
@@ -145,6 +146,7 @@ def postgres_database(server: PostgresServer, size: int, seed: int) -> str:
         with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
             connection.execute("VACUUM ANALYZE")  # as autovacuum would have by now
         done.touch()
+    migrate(server.url(name))  # a database kept from an older release gets its new tables
     return server.url(name)
 
 
