@@ -11,6 +11,7 @@ from plugin_analytics.analytics.router import router as analytics_router
 from plugin_analytics.config import Settings, get_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import install_error_handlers
+from plugin_analytics.exports.router import router as exports_router
 from plugin_analytics.health import router as health_router
 from plugin_analytics.history.router import router as history_router
 from plugin_analytics.ingest.router import docs as ingest_docs
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     app.router.routes.extend(ingest_routes)
-    for router in (analytics_router, history_router, health_router):
+    for router in (analytics_router, exports_router, history_router, health_router):
         app.include_router(router)
     install_openapi(app, ingest_docs.routes)
     return app

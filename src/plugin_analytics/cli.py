@@ -2,8 +2,10 @@
 
 import secrets
 import time
+from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 import uvicorn
@@ -20,6 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from plugin_analytics import demo as demo_data
 from plugin_analytics.config import Settings, SettingsError, get_settings
 from plugin_analytics.db.engine import build_engine
+from plugin_analytics.errors import APIError
+from plugin_analytics.exports import stream as exports
+from plugin_analytics.exports.formats import Format
 
 app = typer.Typer(help="Operate a plugin-analytics server.", no_args_is_help=True)
 console = Console()
@@ -158,3 +163,89 @@ def _current_revisions(engine: Engine) -> list[str]:
         return []  # connecting would create an empty file
     with engine.connect() as connection:
         return sorted(MigrationContext.configure(connection).get_current_heads())
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    ndjson = "ndjson"
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="File to write; a name ending in .gz is gzipped.")],
+    start_date: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    end_date: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone of the days.")] = "UTC",
+    event_type: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
+    user_id: Annotated[str | None, typer.Option(help="Only this user's events.")] = None,
+    output: Annotated[
+        ExportFormat, typer.Option("--format", help="ndjson: every field.")
+    ] = ExportFormat.csv,
+    escape_formulas: Annotated[
+        bool, typer.Option(help="CSV: neutralise cells a spreadsheet would run (OWASP).")
+    ] = True,
+) -> None:
+    """Export events from DATABASE_URL to a file, as GET /analytics/export does."""
+    engine = build_engine(_settings_or_exit().sqlalchemy_url)
+    try:
+        _require_migrated(engine)
+        try:
+            where = exports.export_filter(
+                _day(start_date, "--start-date"),
+                _day(end_date, "--end-date"),
+                tz,
+                event_type=event_type,
+                user_id=user_id,
+            )
+        except APIError as exc:
+            console.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(2) from None
+        spec = exports.ExportSpec(
+            cast(Format, output.value),
+            gzip=out.name.endswith(".gz"),
+            escape_formulas=escape_formulas,
+        )
+        written, seconds = _export_with_progress(engine, where, spec, out)
+    finally:
+        engine.dispose()
+    rate = written / seconds if seconds else 0
+    console.print(f"Wrote {written:,} events to {out} in {seconds:.1f} s ({rate:,.0f}/s).")
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        console.print(f"[red]{option} must be a date like 2026-03-01, not {value!r}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _export_with_progress(
+    engine: Engine, where: exports.ExportFilter, spec: exports.ExportSpec, out: Path
+) -> tuple[int, float]:
+    """Write to a temporary file beside `out`, renamed into place only when complete."""
+    with engine.connect() as connection:
+        total = exports.count_events(connection, where)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    partial = out.with_name(out.name + ".partial")
+    began = time.perf_counter()
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("Exporting", total=total)
+        try:
+            with partial.open("wb") as file:
+                for chunk in exports.export_chunks(
+                    engine, where, spec, on_rows=lambda rows: progress.advance(task, rows)
+                ):
+                    file.write(chunk)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
+        written = int(progress.tasks[0].completed)
+    return written, time.perf_counter() - began

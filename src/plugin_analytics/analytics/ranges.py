@@ -14,6 +14,9 @@ Interval = Literal["hour", "day", "week"]
 MAX_RANGE_DAYS = 3 * 365 + 1  # three years, one of them a leap year
 MAX_HOURLY_DAYS = 92
 DEFAULT_DAYS = 7
+# Days a report may name: a margin from the ends of Python's calendar, so that a week's start,
+# a default range or a zone's offset never leaves it.
+FIRST_DAY, LAST_DAY = date(2, 1, 1), date(9998, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ def local_midnight_us(day: date, tz: ZoneInfo) -> int:
 def date_range(start_date: date | None, end_date: date | None, tz_name: str) -> DateRange:
     """Validate the query's range; default: the last 7 days ending today in `tz`."""
     tz = time_zone(tz_name)
+    check_days(start_date, end_date)
     today = datetime.now(tz).date()
     end = end_date or (today if start_date is None else start_date + timedelta(DEFAULT_DAYS - 1))
     start = start_date or end - timedelta(days=DEFAULT_DAYS - 1)
@@ -55,6 +59,12 @@ def date_range(start_date: date | None, end_date: date | None, tz_name: str) -> 
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise BadRequest("the range is longer than 3 years; ask for a shorter one")
     return DateRange(start, end, tz)
+
+
+def check_days(*days: date | None) -> None:
+    for day in days:
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise BadRequest(f"dates must be between {FIRST_DAY} and {LAST_DAY}, not {day}")
 
 
 def time_zone(name: str) -> ZoneInfo:

@@ -4,7 +4,6 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Connection
 
 from plugin_analytics.analytics.erasure import erase_user
 from plugin_analytics.analytics.queries import activity_in, activity_per_bucket, cta_stats
@@ -19,7 +18,7 @@ from plugin_analytics.analytics.schemas import (
     Timeseries,
     TimeseriesBucket,
 )
-from plugin_analytics.db.session import EngineDep, SessionDep
+from plugin_analytics.db.session import EngineDep, SessionDep, snapshot
 from plugin_analytics.params import IdPath
 from plugin_analytics.security import AdminDep
 
@@ -44,13 +43,6 @@ async def valid_range(
 RangeDep = Annotated[DateRange, Depends(valid_range)]
 
 
-def _snapshot(session: SessionDep) -> Connection:
-    """One consistent view for all the queries of a report (PostgreSQL: repeatable read)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    return session.connection()
-
-
 def _echo(span: DateRange) -> dict[str, object]:
     return {"start_date": span.start_date, "end_date": span.end_date, "tz": span.tz.key}
 
@@ -58,7 +50,7 @@ def _echo(span: DateRange) -> dict[str, object]:
 @router.get("/analytics/summary", response_model=Summary)
 def summary(session: SessionDep, span: RangeDep) -> Summary:
     """Chat activity and conversion over whole days in `tz` (definitions: docs/metrics.md)."""
-    activity = activity_in(_snapshot(session), span.start_us, span.end_us)
+    activity = activity_in(snapshot(session), span.start_us, span.end_us)
     return Summary(**_echo(span), **Metrics.of(activity))
 
 
@@ -66,7 +58,7 @@ def summary(session: SessionDep, span: RangeDep) -> Summary:
 def timeseries(session: SessionDep, span: RangeDep, interval: Interval = "day") -> Timeseries:
     """The summary's metrics per local hour, day or week (Monday first), every bucket present."""
     spans = buckets(span, interval)
-    activities = activity_per_bucket(_snapshot(session), spans)
+    activities = activity_per_bucket(snapshot(session), spans)
     return Timeseries(
         **_echo(span),
         interval=interval,
@@ -80,7 +72,7 @@ def timeseries(session: SessionDep, span: RangeDep, interval: Interval = "day") 
 @router.get("/analytics/ctas", response_model=CtaReports)
 def ctas(session: SessionDep, span: RangeDep) -> CtaReports:
     """Per CTA: clicks, users, converted sessions, share, and what the assistant said before."""
-    stats = cta_stats(_snapshot(session), span)
+    stats = cta_stats(snapshot(session), span)
     total = sum(entry.clicks for entry in stats)
     reports = [
         CtaReport(

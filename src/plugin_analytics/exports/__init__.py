@@ -1,0 +1,1 @@
+"""Exports: streamed CSV and NDJSON of events, and the timeseries as CSV."""

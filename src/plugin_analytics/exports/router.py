@@ -1,0 +1,137 @@
+"""GET /analytics/export (events, streamed) and GET /analytics/export/summary (the timeseries)."""
+
+from collections.abc import AsyncIterator, Generator
+from datetime import date
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import StreamingResponse
+
+from plugin_analytics.analytics.queries import activity_per_bucket
+from plugin_analytics.analytics.ranges import DateRange, Interval, buckets
+from plugin_analytics.analytics.rollups import Activity
+from plugin_analytics.analytics.router import EndDate, RangeDep, StartDate, TimeZone
+from plugin_analytics.analytics.schemas import Metrics
+from plugin_analytics.db.session import EngineDep, SessionDep, snapshot
+from plugin_analytics.exports.formats import MEDIA_TYPES, CsvEncoder, Format, accepts_gzip
+from plugin_analytics.exports.stream import ExportSpec, export_chunks, export_filter
+from plugin_analytics.security import AdminDep
+
+router = APIRouter(tags=["exports"], dependencies=[AdminDep])
+
+NO_NUL = r"^[^\x00]*$"
+EXPORT_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/x-ndjson": {"schema": {"type": "string"}},
+}
+SUMMARY_COLUMNS = ("start", "end", *Metrics.model_fields)
+
+
+def file_name(kind: str, start: date | None, end: date | None, extension: str) -> str:
+    if start and end:
+        span = f"{start}_to_{end}"
+    elif start or end:
+        span = f"from_{start}" if start else f"until_{end}"
+    else:
+        span = "all"
+    return f"{kind}_{span}.{extension}"
+
+
+def _download_headers(file_name: str) -> dict[str, str]:
+    return {
+        "Content-Disposition": f'attachment; filename="{file_name}"',
+        "Cache-Control": "no-store",  # transcripts: never kept by a shared cache
+    }
+
+
+async def _from_thread(chunks: Generator[bytes, None, None], first: bytes) -> AsyncIterator[bytes]:
+    """The generator's chunks, each made on a worker thread. However the response ends (done,
+    client gone, cancelled), the generator is closed, which closes its cursor."""
+    try:
+        yield first
+        while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+            if chunk:
+                yield chunk
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(chunks.close)
+
+
+@router.get(
+    "/analytics/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": EXPORT_CONTENT, "description": "The events, streamed."}},
+)
+async def export(
+    engine: EngineDep,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    tz: TimeZone = "UTC",
+    event_type: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="Only this event type.")
+    ] = None,
+    user_id: Annotated[
+        str | None, Query(max_length=256, pattern=NO_NUL, description="Only this user's events.")
+    ] = None,
+    output: Annotated[
+        Format,
+        Query(alias="format", description="csv (the seed's columns) or ndjson (every field)."),
+    ] = "csv",
+    escape_formulas: Annotated[
+        bool,
+        Query(
+            description="CSV: prefix cells starting with = + - @ tab, CR or ' with an apostrophe "
+            "so spreadsheets do not run them (OWASP); drop one leading apostrophe to restore."
+        ),
+    ] = True,
+    bom: Annotated[bool, Query(description="CSV: start with a UTF-8 byte order mark (Excel).")] = (
+        False
+    ),
+    accept_encoding: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> StreamingResponse:
+    """Every event in the range (all time by default), oldest first, streamed as CSV or NDJSON;
+    gzip-compressed when the client accepts it. Dates are whole days in `tz`; times are UTC."""
+    where = export_filter(start_date, end_date, tz, event_type=event_type, user_id=user_id)
+    spec = ExportSpec(output, accepts_gzip(accept_encoding), escape_formulas, bom)
+    chunks = export_chunks(engine, where, spec)
+    # The first chunk before answering: a database that is down is a 503, not a cut stream.
+    first = await anyio.to_thread.run_sync(next, chunks)
+    headers = _download_headers(file_name("events", start_date, end_date, output))
+    headers["Vary"] = "Accept-Encoding"
+    if spec.gzip:
+        headers["Content-Encoding"] = "gzip"
+    return StreamingResponse(
+        _from_thread(chunks, first), media_type=MEDIA_TYPES[output], headers=headers
+    )
+
+
+@router.get(
+    "/analytics/export/summary",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def export_summary(session: SessionDep, span: RangeDep, interval: Interval = "day") -> Response:
+    """The timeseries as CSV: a row per bucket (every bucket, empty ones 0), local bucket
+    start and end with their UTC offsets, then the summary's metrics (docs/metrics.md)."""
+    spans = buckets(span, interval)
+    activities = activity_per_bucket(snapshot(session), spans)
+    encoder = CsvEncoder(SUMMARY_COLUMNS)
+    rows = (
+        [bucket.start.isoformat(), bucket.end.isoformat(), *_metric_values(activity)]
+        for bucket, activity in zip(spans, activities, strict=True)
+    )
+    return Response(
+        encoder.header() + encoder.rows(rows),
+        media_type=MEDIA_TYPES["csv"],
+        headers=_download_headers(_summary_name(span, interval)),
+    )
+
+
+def _metric_values(activity: Activity) -> list[int | float]:
+    values = Metrics.of(activity)
+    return [values[name] for name in Metrics.model_fields]
+
+
+def _summary_name(span: DateRange, interval: Interval) -> str:
+    return file_name(f"summary_{interval}", span.start_date, span.end_date, "csv")
