@@ -73,6 +73,12 @@ def shape(activity: Activity) -> tuple[Any, ...]:
     return (*activity.counts(), *activity.sizes())
 
 
+async def write_days(writer: EventWriter, days: int = 3) -> None:
+    """events(30, day) of each day, one write a day."""
+    for day in range(days):
+        await writer.write(events(30, day), datetime.now(UTC))
+
+
 def fold(engine: Engine, **options: Any) -> int:
     with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
         return compact(connection, **options)
@@ -81,9 +87,7 @@ def fold(engine: Engine, **options: Any) -> int:
 async def test_ingestion_only_inserts_deltas_and_folding_keeps_the_numbers(
     engine: Engine, writer: EventWriter
 ) -> None:
-    now = datetime.now(UTC)
-    for day in range(3):
-        await writer.write(events(30, day), now)
+    await write_days(writer)
     assert rows(engine, rollup_table) == 0
     assert rows(engine, rollup_delta_table) > 0
     pending = report(engine)
@@ -114,9 +118,7 @@ async def test_a_report_counts_folded_rows_and_pending_deltas_together(
 async def test_a_limited_fold_takes_the_oldest_deltas_and_leaves_the_rest(
     engine: Engine, writer: EventWriter
 ) -> None:
-    now = datetime.now(UTC)
-    for day in range(3):
-        await writer.write(events(30, day), now)
+    await write_days(writer)
     before, expected = rows(engine, rollup_delta_table), report(engine)
     assert fold(engine, limit=2) == 2
     assert rows(engine, rollup_delta_table) == before - 2

@@ -12,10 +12,12 @@ from plugin_analytics.analytics.rollups import (
     BITMAPS,
     COUNTS,
     GRAINS,
+    KEY_CHUNK,
     Activity,
     period_start,
     tally,
 )
+from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import (
     event_table,
     rollup_delta_table,
@@ -25,7 +27,6 @@ from plugin_analytics.db.models import (
 )
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 
-KEY_CHUNK = 500
 TOP_PRECEDING = 3
 
 
@@ -65,8 +66,8 @@ def rollup_rows(
     found: dict[tuple[str, int], Activity] = {}
     columns = [rollup_table.c[name] for name in (*COUNTS, *BITMAPS)]
     for grain, starts in by_grain.items():
-        for offset in range(0, len(starts), KEY_CHUNK):
-            chunk = [from_epoch_us(at) for at in starts[offset : offset + KEY_CHUNK]]
+        for some in chunked(starts, KEY_CHUNK):
+            chunk = [from_epoch_us(at) for at in some]
             query = select(rollup_table.c.start_at, *columns).where(
                 rollup_table.c.grain == grain, rollup_table.c.start_at.in_(chunk)
             )

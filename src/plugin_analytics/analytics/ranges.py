@@ -50,21 +50,22 @@ def local_midnight_us(day: date, tz: ZoneInfo) -> int:
 def date_range(start_date: date | None, end_date: date | None, tz_name: str) -> DateRange:
     """Validate the query's range; default: the last 7 days ending today in `tz`."""
     tz = time_zone(tz_name)
-    check_days(start_date, end_date)
+    check_dates(start_date, end_date)  # the defaults below can neither invert nor leave it
     today = datetime.now(tz).date()
     end = end_date or (today if start_date is None else start_date + timedelta(DEFAULT_DAYS - 1))
     start = start_date or end - timedelta(days=DEFAULT_DAYS - 1)
-    if end < start:
-        raise BadRequest(f"end_date {end} is before start_date {start}")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise BadRequest("the range is longer than 3 years; ask for a shorter one")
     return DateRange(start, end, tz)
 
 
-def check_days(*days: date | None) -> None:
-    for day in days:
+def check_dates(start_date: date | None, end_date: date | None) -> None:
+    """400 for a day outside FIRST_DAY..LAST_DAY, or an end before the start."""
+    for day in (start_date, end_date):
         if day is not None and not FIRST_DAY <= day <= LAST_DAY:
             raise BadRequest(f"dates must be between {FIRST_DAY} and {LAST_DAY}, not {day}")
+    if start_date and end_date and end_date < start_date:
+        raise BadRequest(f"end_date {end_date} is before start_date {start_date}")
 
 
 def time_zone(name: str) -> ZoneInfo:

@@ -21,6 +21,7 @@ from typing import Any
 from pyroaring import BitMap
 from sqlalchemy import Connection, select
 
+from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 
@@ -274,8 +275,7 @@ class RollupSql:
     def _numbers_in(self, key: tuple[str, str], ids: list[str]) -> dict[str, int]:
         table, column = key
         numbers: dict[str, int] = {}
-        for start in range(0, len(ids), KEY_CHUNK):
-            chunk = ids[start : start + KEY_CHUNK]
+        for chunk in chunked(ids, KEY_CHUNK):
             query = (
                 f"SELECT {column}, num FROM {table} WHERE {column} IN ({self.marks(len(chunk))})"
             )
@@ -293,8 +293,7 @@ class RollupSql:
                 [json.dumps(ids)],
             )
             return
-        for start in range(0, len(ids), KEY_CHUNK):
-            chunk = ids[start : start + KEY_CHUNK]
+        for chunk in chunked(ids, KEY_CHUNK):
             values = ", ".join(["(?)"] * len(chunk))
             self.cursor.execute(f"INSERT INTO {table} ({column}) VALUES {values} {conflict}", chunk)
 
@@ -303,8 +302,7 @@ class RollupSql:
 
     def insert_deltas(self, quarters: dict[int, Activity]) -> None:
         rows = [(self.time(start), *activity.to_row()) for start, activity in quarters.items()]
-        for start in range(0, len(rows), KEY_CHUNK):
-            chunk = rows[start : start + KEY_CHUNK]
+        for chunk in chunked(rows, KEY_CHUNK):
             values = ", ".join([f"({self.marks(1 + len(COUNTS) + len(BITMAPS))})"] * len(chunk))
             self.cursor.execute(
                 f"INSERT INTO rollup_delta (start_at, {self.COLUMNS}) VALUES {values}",
@@ -332,8 +330,8 @@ class RollupSql:
         return [(self.epoch(row[0]), Activity.from_row(row[1:])) for row in self.cursor.fetchall()]
 
     def ensure_rows(self, keys: list[tuple[str, int]]) -> None:
-        for start in range(0, len(keys), KEY_CHUNK):
-            self._ensure_chunk(keys[start : start + KEY_CHUNK])
+        for chunk in chunked(keys, KEY_CHUNK):
+            self._ensure_chunk(chunk)
 
     def _ensure_chunk(self, keys: list[tuple[str, int]]) -> None:
         empty = BitMap().serialize()
@@ -349,8 +347,8 @@ class RollupSql:
         """Lock and read the rows of `keys` that exist, in key order (chunks keep SQLite under
         its limit of bound parameters when a backfill touches thousands of periods)."""
         rows: dict[tuple[str, int], Activity] = {}
-        for start in range(0, len(keys), KEY_CHUNK):
-            rows.update(self._lock_chunk(keys[start : start + KEY_CHUNK]))
+        for chunk in chunked(keys, KEY_CHUNK):
+            rows.update(self._lock_chunk(chunk))
         return rows
 
     def _lock_chunk(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Activity]:

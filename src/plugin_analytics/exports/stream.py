@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Engine, Select, func, select, type_coerce
 
-from plugin_analytics.analytics.ranges import check_days, local_midnight_us, time_zone
+from plugin_analytics.analytics.ranges import check_dates, local_midnight_us, time_zone
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.types import from_epoch_us
-from plugin_analytics.errors import BadRequest
 from plugin_analytics.exports.formats import (
     ALL_FIELDS,
     CSV_COLUMNS,
@@ -53,9 +52,7 @@ def export_filter(
 ) -> ExportFilter:
     """Whole days in `tz`, either end open; 400 for an unknown zone or an inverted range."""
     zone = time_zone(tz)
-    check_days(start_date, end_date)
-    if start_date and end_date and end_date < start_date:
-        raise BadRequest(f"end_date {end_date} is before start_date {start_date}")
+    check_dates(start_date, end_date)
     return ExportFilter(
         start_us=local_midnight_us(start_date, zone) if start_date else None,
         end_us=local_midnight_us(end_date + timedelta(days=1), zone) if end_date else None,

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from plugin_analytics.analytics.rollups import ACTIVITY, KeyNumbers
+from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.ingest.ids import new_event_ids
 from plugin_analytics.ingest.schemas import EventCreate
@@ -121,16 +122,14 @@ class SqliteEventStore:
         cursor = connection.connection.cursor()  # the driver's own: no per-statement overhead
         existing = self._existing(cursor, [event[0] for event in params])
         fresh = [event for event in params if event[0] not in existing]
-        for start in range(0, len(fresh), SQLITE_INSERT_CHUNK):
-            chunk = fresh[start : start + SQLITE_INSERT_CHUNK]
+        for chunk in chunked(fresh, SQLITE_INSERT_CHUNK):
             cursor.execute(_sqlite_insert(len(chunk)), tuple(itertools.chain.from_iterable(chunk)))
         return fresh
 
     @staticmethod
     def _existing(cursor: Any, event_ids: list[str]) -> set[str]:
         found: set[str] = set()
-        for start in range(0, len(event_ids), SQLITE_LOOKUP_CHUNK):
-            chunk = event_ids[start : start + SQLITE_LOOKUP_CHUNK]
+        for chunk in chunked(event_ids, SQLITE_LOOKUP_CHUNK):
             marks = ", ".join("?" * len(chunk))
             cursor.execute(f"SELECT event_id FROM event WHERE event_id IN ({marks})", chunk)
             found.update(row[0] for row in cursor.fetchall())
