@@ -87,6 +87,10 @@ class ServerProcess:
             os.killpg(self._process.pid, sig)
         self._process.wait(timeout=30)
         if self._stderr:
+            # pytest shows what a test printed only when it fails: then the server's log helps.
+            self._stderr.seek(0)
+            print(f"--- log of the server on port {self.port} ---")
+            print(self._stderr.read().decode(errors="replace"))
             self._stderr.close()
         self._process = None
 

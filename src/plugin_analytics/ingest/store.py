@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -101,7 +102,7 @@ def _numbered_insert(active: Sequence[str]) -> str:
         )
         parts.append(
             f"{table}_new AS (INSERT INTO {table} ({column}) "
-            f"SELECT {column} FROM {table}_found WHERE num IS NULL "
+            f"SELECT {column} FROM {table}_found WHERE num IS NULL ORDER BY {column} "
             f"ON CONFLICT ({column}) DO NOTHING RETURNING {column}, num)"
         )
         selects.append(f"SELECT {kind}, {column}, num FROM {table}_found WHERE num IS NOT NULL")
@@ -145,7 +146,11 @@ class PostgresEventStore:
     """One statement per group: the rows travel as a single JSON document that PostgreSQL
     unpacks in order (one string parameter: psycopg's Python-side array adaptation cost more than
     the insert), and RETURNING names the ids that were new (ON CONFLICT skips the rest, even
-    across workers)."""
+    across workers).
+
+    Rows and new keys go in sorted by id. Two workers storing the same new ids wait for each
+    other at the first id they share; in different orders each could hold an id that the other
+    waits for, a deadlock that aborts one of them."""
 
     INSERT = (
         f"INSERT INTO event ({', '.join(COLUMNS)}) "
@@ -158,7 +163,7 @@ class PostgresEventStore:
 
     def insert(self, connection: Connection, params: Sequence[Params]) -> list[Params]:
         cursor = connection.connection.cursor()
-        cursor.execute(self.INSERT, [json.dumps(params, ensure_ascii=False)])
+        cursor.execute(self.INSERT, [_sorted_json(params)])
         stored = {row[0] for row in cursor.fetchall()}
         return [event for event in params if event[0] in stored]
 
@@ -166,7 +171,7 @@ class PostgresEventStore:
         self, connection: Connection, params: Sequence[Params]
     ) -> tuple[list[Params], KeyNumbers | None]:
         cursor = connection.connection.cursor()
-        cursor.execute(NUMBERED_INSERT, [json.dumps(params, ensure_ascii=False)])
+        cursor.execute(NUMBERED_INSERT, [_sorted_json(params)])
         found: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
         for kind, value, num in cursor.fetchall():
             found[kind][value] = num
@@ -175,6 +180,10 @@ class PostgresEventStore:
 
 
 NUMBERED_INSERT = _numbered_insert(ACTIVITY)
+
+
+def _sorted_json(params: Sequence[Params]) -> str:
+    return json.dumps(sorted(params, key=itemgetter(0)), ensure_ascii=False)
 
 
 def store_for(dialect_name: str) -> EventStore:
