@@ -1,10 +1,11 @@
 """Export speed and memory: GET /analytics/export of about 5M events from the kept 10M-event
-SQLite demo database (bench/analytics.py makes it on first use), against a plain sqlite3 + csv
-dump of the same rows to a file, measured in the same run; and the server's peak RSS growth.
+demo databases (bench/analytics.py makes them on first use), against a plain driver + csv dump of
+the same rows to a file (sqlite3; psycopg with a server-side cursor), measured in the same run;
+and the server's peak RSS growth.
 
 The range is the last whole UTC days of the data that together hold at least --events events.
 Targets: >= 0.5x the plain dump's rows/s; RSS growth < 100 MB.
-Usage: python bench/export.py [--events 5000000] [--size 10000000]
+Usage: python bench/export.py [--events 5000000] [--size 10000000] [--no-postgres]
 """
 
 import argparse
@@ -13,14 +14,17 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.analytics import ADMIN_KEY, sqlite_database
+from bench.analytics import ADMIN_KEY, DATA, KeptPostgres, postgres_database, sqlite_database
 from bench.ingest import Server
 
 SPEED_TARGET = 0.5
@@ -29,38 +33,66 @@ DAY_US = 86_400_000_000
 COLUMNS = "event_id, user_id, session_id, event_type, occurred_at, message"
 
 
-def day_range(path: str, events: int) -> tuple[int, int, int]:
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Database:
+    """A driver connection to one kept database, and how its SQL names a time and a parameter
+    (sqlite3: integer microseconds and ?; psycopg: datetimes and %s)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.connect: Callable[[], Any] = lambda: sqlite3.connect(
+                url.removeprefix("sqlite:///")
+            )
+            self.time: Callable[[int], Any] = lambda us: us
+            self.mark = "?"
+        else:
+            self.connect = lambda: psycopg.connect(url.replace("+psycopg", ""))
+            self.time = lambda us: EPOCH + timedelta(microseconds=us)
+            self.mark = "%s"
+
+    def where(self) -> str:
+        return f"WHERE occurred_at >= {self.mark} AND occurred_at < {self.mark}"
+
+
+def day_range(database: Database, events: int) -> tuple[int, int, int]:
     """(start_us, end_us, rows): the last whole UTC days holding at least `events` events."""
-    with sqlite3.connect(path) as connection:
+    with database.connect() as connection:
         last = connection.execute("SELECT max(occurred_at) FROM event").fetchone()[0]
+        if isinstance(last, datetime):
+            last = (last - EPOCH) // timedelta(microseconds=1)
         end = last - last % DAY_US + DAY_US
         start = end
         rows = 0
         while rows < events:
             start -= DAY_US
             rows = connection.execute(
-                "SELECT count(*) FROM event WHERE occurred_at >= ? AND occurred_at < ?",
-                (start, end),
+                f"SELECT count(*) FROM event {database.where()}",
+                (database.time(start), database.time(end)),
             ).fetchone()[0]
             if start < end - 400 * DAY_US:
                 break
     return start, end, rows
 
 
-def plain_dump(path: str, start: int, end: int, out: Path) -> tuple[int, float]:
+def plain_dump(database: Database, start: int, end: int, out: Path) -> tuple[int, float]:
+    """The rows straight from the driver into csv.writer (PostgreSQL: a server-side cursor)."""
     began = time.perf_counter()
-    with sqlite3.connect(path) as connection, out.open("w", newline="") as file:
+    with database.connect() as connection, out.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(COLUMNS.split(", "))
-        cursor = connection.execute(
-            f"SELECT {COLUMNS} FROM event WHERE occurred_at >= ? AND occurred_at < ? "
-            "ORDER BY occurred_at, id",
-            (start, end),
+        cursor = connection.cursor(name="dump") if database.mark == "%s" else connection.cursor()
+        cursor.execute(
+            f"SELECT {COLUMNS} FROM event {database.where()} ORDER BY occurred_at, id",
+            (database.time(start), database.time(end)),
         )
         rows = 0
         while batch := cursor.fetchmany(2000):
             writer.writerows(batch)
             rows += len(batch)
+        cursor.close()
     return rows, time.perf_counter() - began
 
 
@@ -97,33 +129,44 @@ def served_export(url: str, start: int, end: int) -> tuple[int, float, float]:
     return size, seconds, growth_mb
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=5_000_000)
-    parser.add_argument("--size", type=int, default=10_000_000, help="the kept database to use")
-    args = parser.parse_args()
-    url = sqlite_database(args.size, 0)
-    path = url.removeprefix("sqlite:///")
-    start, end, rows = day_range(path, args.events)
+def bench(name: str, url: str, events: int) -> None:
+    database = Database(url)
+    start, end, rows = day_range(database, events)
     with tempfile.TemporaryDirectory() as tmp:
-        dumped, dump_seconds = plain_dump(path, start, end, Path(tmp) / "plain.csv")
+        dumped, dump_seconds = plain_dump(database, start, end, Path(tmp) / "plain.csv")
     assert dumped == rows
     size, seconds, growth = served_export(url, start, end)
     dump_rate, rate = dumped / dump_seconds, rows / seconds
     ratio = rate / dump_rate
-    print(f"    export  {rows:,} events ({size / 1e6:,.0f} MB of CSV)")
+    label = f"{name:>10}  export"
+    print(f"{label}  {rows:,} events ({size / 1e6:,.0f} MB of CSV)")
+    print(f"{label}  plain driver + csv dump    {dump_rate:10,.0f} rows/s ({dump_seconds:.1f} s)")
     print(
-        f"    export  plain sqlite3 + csv dump   {dump_rate:10,.0f} rows/s ({dump_seconds:.1f} s)"
-    )
-    print(
-        f"    export  GET /analytics/export      {rate:10,.0f} rows/s ({seconds:.1f} s)   "
+        f"{label}  GET /analytics/export      {rate:10,.0f} rows/s ({seconds:.1f} s)   "
         f"{ratio:.2f}x the plain dump (target >= {SPEED_TARGET}x: "
         f"{'met' if ratio >= SPEED_TARGET else 'MISSED'})"
     )
     print(
-        f"    export  server peak RSS growth {growth:,.1f} MB (target < {RSS_TARGET_MB} MB: "
+        f"{label}  server peak RSS growth {growth:,.1f} MB (target < {RSS_TARGET_MB} MB: "
         f"{'met' if growth < RSS_TARGET_MB else 'MISSED'})"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--size", type=int, default=10_000_000, help="the kept database to use")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    if not args.no_sqlite:
+        bench("sqlite", sqlite_database(args.size, 0), args.events)
+    if not args.no_postgres:
+        server = KeptPostgres(DATA / "postgres").start()
+        try:
+            bench("postgresql", postgres_database(server, args.size, 0), args.events)
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ import csv
 import gzip
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from plugin_analytics.exports import formats
 from tests.conftest import ADMIN
@@ -287,6 +289,34 @@ async def test_escape_formulas_false_leaves_cells_raw(client: httpx.AsyncClient)
     events = formula_events()
     await ingest(client, events)
     assert await export_rows(client, escape_formulas="false") == [as_row(b) for b in events]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+YEAR_1_US = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
+YEAR_9999_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // timedelta(
+    microseconds=1
+)
+
+
+@given(st.lists(st.integers(YEAR_1_US, YEAR_9999_US), max_size=50), st.integers(0, 180_000_000))
+def test_utc_text_is_isoformat(times: list[int], step: int) -> None:
+    """The remembered minute never leaks into another minute's text: runs of close times
+    (across minute, day and year ends) and jumps, against datetime.isoformat."""
+    utc_text = formats.UtcText()
+    for start in times:
+        for value in (start, start + step, start + 2 * step, start - 1):
+            if YEAR_1_US <= value <= YEAR_9999_US:
+                expected = (EPOCH + timedelta(microseconds=value)).isoformat()
+                assert utc_text(value) == expected.replace("+00:00", "Z")
+
+
+def test_utc_text_fixed_examples() -> None:
+    utc_text = formats.UtcText()
+    assert utc_text(0) == "1970-01-01T00:00:00Z"
+    assert utc_text(-1) == "1969-12-31T23:59:59.999999Z"
+    assert utc_text(59_999_999) == "1970-01-01T00:00:59.999999Z"
+    assert utc_text(60_000_000) == "1970-01-01T00:01:00Z"
+    assert utc_text(1_772_359_200_000_001) == "2026-03-01T10:00:00.000001Z"
 
 
 def test_restore_undoes_neutralize() -> None:

@@ -13,7 +13,7 @@ import io
 import json
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 Format = Literal["csv", "ndjson"]
@@ -40,16 +40,29 @@ def restore(cell: str) -> str:
     return cell[1:] if cell.startswith("'") else cell
 
 
-def utc_text(value: datetime | int) -> str:
-    """ISO 8601 in UTC with a Z, as transcripts show times (SQLite hands us microseconds)."""
-    if isinstance(value, int):
-        return (NAIVE_EPOCH + timedelta(microseconds=value)).isoformat() + "Z"
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+class UtcText:
+    """ISO 8601 in UTC with a Z, as transcripts show times, of microseconds since the epoch
+    (both databases hand exports their times so). Rows come in time order, so the text up to
+    the minute is remembered for the next rows instead of made again for each one."""
+
+    def __init__(self) -> None:
+        self._minute: int | None = None
+        self._prefix = ""
+
+    def __call__(self, epoch_us: int) -> str:
+        minute, us = divmod(epoch_us, 60_000_000)
+        if minute != self._minute:
+            self._minute = minute
+            self._prefix = (NAIVE_EPOCH + timedelta(minutes=minute)).isoformat()[:17]
+        second, us = divmod(us, 1_000_000)
+        # As datetime.isoformat: no fraction when it is zero.
+        return f"{self._prefix}{second:02d}.{us:06d}Z" if us else f"{self._prefix}{second:02d}Z"
 
 
 def event_cells(rows: Iterable[Sequence[Any]], escape_formulas: bool) -> list[list[str]]:
-    """CSV_COLUMNS cells of event rows (the time raw from the driver), neutralised if asked.
+    """CSV_COLUMNS cells of event rows (the time in epoch microseconds), neutralised if asked.
     One flat comprehension: this runs for every exported row."""
+    utc_text = UtcText()
     if not escape_formulas:
         return [[e, u, s, t, utc_text(at), m] for e, u, s, t, at, m in rows]
     x = NEEDS_APOSTROPHE  # the time cell starts with a digit: never neutralised

@@ -1,12 +1,14 @@
 """Reading events for an export: one query, streamed from a database cursor in chunks (a
 server-side cursor on PostgreSQL), never the whole result in memory."""
 
+import json
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, Select, func, select, type_coerce
+from sqlalchemy import BigInteger, Connection, Engine, Select, cast, func, select, type_coerce
 
 from plugin_analytics.analytics.ranges import check_dates, local_midnight_us, time_zone
 from plugin_analytics.db.models import event_table
@@ -18,9 +20,9 @@ from plugin_analytics.exports.formats import (
     Format,
     Gzip,
     Identity,
+    UtcText,
     event_cells,
     ndjson_lines,
-    utc_text,
 )
 
 CHUNK_ROWS = 2000
@@ -74,15 +76,19 @@ def _where(query: Select[Any], where: ExportFilter) -> Select[Any]:
     return query
 
 
-def _columns(names: tuple[str, ...]) -> list[Any]:
-    # Times raw from the driver (SQLite: integer microseconds; PostgreSQL: datetimes): made
-    # into text once, in utc_text, instead of through a datetime on the way.
+def _columns(names: tuple[str, ...], dialect: str) -> list[Any]:
+    # Times as integer microseconds since the epoch on both databases (SQLite stores them so),
+    # made into text once, in UtcText, instead of through a datetime on the way.
     renamed = {"timestamp": "occurred_at"}
     columns = []
     for name in names:
         column = event_table.c[renamed.get(name, name)]
         if name in ("timestamp", "received_at"):
-            column = type_coerce(column, BigInteger).label(name)
+            if dialect == "postgresql":
+                column = cast(func.extract("epoch", column) * 1_000_000, BigInteger)
+            else:
+                column = type_coerce(column, BigInteger)
+            column = column.label(name)
         columns.append(column)
     return columns
 
@@ -102,32 +108,61 @@ def export_chunks(
     each chunk's row count). Closing the generator early (a client that went away) closes the
     cursor and ends the transaction."""
     fields = CSV_COLUMNS if spec.format == "csv" else ALL_FIELDS
-    query = _where(select(*_columns(fields)), where).order_by(
+    query = _where(select(*_columns(fields, engine.dialect.name)), where).order_by(
         event_table.c.occurred_at, event_table.c.id
     )
     encoder = Gzip() if spec.gzip else Identity()
-    with engine.connect() as connection:
-        result = connection.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
-            query
-        )
+    with engine.connect() as connection, connection.begin():
+        chunks = _counted(_driver_rows(connection, query), on_rows)
         if spec.format == "csv":
             csv_encoder = CsvEncoder(fields, bom=spec.bom)
             yield encoder.feed(csv_encoder.header().encode())
-            for rows in _counted(result.partitions(), on_rows):
+            for rows in chunks:
                 text = csv_encoder.rows(event_cells(rows, spec.escape_formulas))
                 yield encoder.feed(text.encode())
         else:
-            for rows in _counted(result.partitions(), on_rows):
-                objects = (
+            utc_text = UtcText()
+            for rows in chunks:
+                objects = (dict(zip(fields, row, strict=True)) for row in rows)
+                lines = ndjson_lines(
                     {
-                        **row._asdict(),
-                        "timestamp": utc_text(row.timestamp),
-                        "received_at": utc_text(row.received_at),
+                        **row,
+                        "timestamp": utc_text(row["timestamp"]),
+                        "received_at": utc_text(row["received_at"]),
+                        "properties": _document(row["properties"]),
                     }
-                    for row in rows
+                    for row in objects
                 )
-                yield encoder.feed(ndjson_lines(objects).encode())
+                yield encoder.feed(lines.encode())
         yield encoder.finish()
+
+
+def _document(properties: Any) -> Any:
+    """A JSON column from the driver: psycopg decodes JSONB, sqlite3 hands over the text."""
+    return json.loads(properties) if isinstance(properties, str) else properties
+
+
+def _driver_rows(connection: Connection, query: Select[Any]) -> Iterator[Sequence[Any]]:
+    """The query's rows as the driver's tuples, CHUNK_ROWS at a time. Reading the DBAPI cursor
+    directly skips SQLAlchemy's Row objects, a third of an export's time. PostgreSQL: a named
+    (server-side) cursor, so the server keeps the result; SQLite steps through it anyway."""
+    if connection.dialect.name == "postgresql":
+        compiled = query.compile(dialect=connection.dialect)
+        # Bound values here are strings and aware UTC datetimes, which psycopg takes as they
+        # are: UTCDateTime's bind processing on PostgreSQL would not change them.
+        driver = connection.connection.dbapi_connection
+        assert driver is not None
+        with closing(driver.cursor(name="export")) as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            while rows := cursor.fetchmany(CHUNK_ROWS):
+                yield rows
+    else:
+        result = connection.execute(query)
+        try:
+            while rows := result.cursor.fetchmany(CHUNK_ROWS):
+                yield rows
+        finally:
+            result.close()
 
 
 def _counted(
