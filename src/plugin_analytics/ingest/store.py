@@ -11,7 +11,6 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -143,27 +142,29 @@ class SqliteEventStore:
 
 
 class PostgresEventStore:
-    """One statement per group: the rows travel as a single JSON document that PostgreSQL
-    unpacks in order (one string parameter: psycopg's Python-side array adaptation cost more than
-    the insert), and RETURNING names the ids that were new (ON CONFLICT skips the rest, even
-    across workers).
+    """One statement per group: the rows travel as a single JSON document (one string
+    parameter: psycopg's Python-side array adaptation cost more than the insert), and RETURNING
+    names the ids that were new (ON CONFLICT skips the rest, even across workers).
 
-    Rows and new keys go in sorted by id. Two workers storing the same new ids wait for each
-    other at the first id they share; in different orders each could hold an id that the other
-    waits for, a deadlock that aborts one of them."""
+    Rows take their `id`, which orders events of the same time, in arrival order, but go into
+    the table sorted by event_id. Two workers storing the same new event_ids wait for each other
+    at the first one they share; in arrival order each could hold an id that the other waits
+    for, a deadlock that aborts one of them. New keys go in sorted for the same reason."""
 
     INSERT = (
-        f"INSERT INTO event ({', '.join(COLUMNS)}) "
-        "SELECT x->>0, x->>1, x->>2, x->>3, x->>4, x->>5, x->>6, (x->>7)::jsonb, "
+        f"INSERT INTO event (id, {', '.join(COLUMNS)}) "
+        "SELECT id, x->>0, x->>1, x->>2, x->>3, x->>4, x->>5, x->>6, (x->>7)::jsonb, "
         "'epoch'::timestamptz + (x->>8)::bigint * interval '1 microsecond', "
         "'epoch'::timestamptz + (x->>9)::bigint * interval '1 microsecond' "
-        "FROM jsonb_array_elements(%s::jsonb) AS x "
+        "FROM (SELECT nextval('event_id_seq') AS id, x "
+        "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS arrived (x, n) ORDER BY n) "
+        "AS numbered ORDER BY x->>0 "
         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
     )
 
     def insert(self, connection: Connection, params: Sequence[Params]) -> list[Params]:
         cursor = connection.connection.cursor()
-        cursor.execute(self.INSERT, [_sorted_json(params)])
+        cursor.execute(self.INSERT, [json.dumps(params, ensure_ascii=False)])
         stored = {row[0] for row in cursor.fetchall()}
         return [event for event in params if event[0] in stored]
 
@@ -171,7 +172,7 @@ class PostgresEventStore:
         self, connection: Connection, params: Sequence[Params]
     ) -> tuple[list[Params], KeyNumbers | None]:
         cursor = connection.connection.cursor()
-        cursor.execute(NUMBERED_INSERT, [_sorted_json(params)])
+        cursor.execute(NUMBERED_INSERT, [json.dumps(params, ensure_ascii=False)])
         found: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
         for kind, value, num in cursor.fetchall():
             found[kind][value] = num
@@ -180,10 +181,6 @@ class PostgresEventStore:
 
 
 NUMBERED_INSERT = _numbered_insert(ACTIVITY)
-
-
-def _sorted_json(params: Sequence[Params]) -> str:
-    return json.dumps(sorted(params, key=itemgetter(0)), ensure_ascii=False)
 
 
 def store_for(dialect_name: str) -> EventStore:
