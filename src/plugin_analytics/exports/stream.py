@@ -112,8 +112,13 @@ def export_chunks(
         event_table.c.occurred_at, event_table.c.id
     )
     encoder = Gzip() if spec.gzip else Identity()
-    with engine.connect() as connection, connection.begin():
-        chunks = _counted(_driver_rows(connection, query), on_rows)
+    # The cursor is closed first, then the transaction ends, however the export ends.
+    with (
+        engine.connect() as connection,
+        connection.begin(),
+        closing(_driver_rows(connection, query)) as cursor_rows,
+    ):
+        chunks = _counted(cursor_rows, on_rows)
         if spec.format == "csv":
             csv_encoder = CsvEncoder(fields, bom=spec.bom)
             yield encoder.feed(csv_encoder.header().encode())
@@ -142,7 +147,9 @@ def _document(properties: Any) -> Any:
     return json.loads(properties) if isinstance(properties, str) else properties
 
 
-def _driver_rows(connection: Connection, query: Select[Any]) -> Iterator[Sequence[Any]]:
+def _driver_rows(
+    connection: Connection, query: Select[Any]
+) -> Generator[Sequence[Any], None, None]:
     """The query's rows as the driver's tuples, CHUNK_ROWS at a time. Reading the DBAPI cursor
     directly skips SQLAlchemy's Row objects, a third of an export's time. PostgreSQL: a named
     (server-side) cursor, so the server keeps the result; SQLite steps through it anyway."""
