@@ -1,6 +1,8 @@
 """The group-commit writer: requests share commits, and each request's counts are its own."""
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy import event as sa_event
 
 from plugin_analytics.db.engine import build_engine
+from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.errors import APIError
+from plugin_analytics.ingest.store import Params, PostgresEventStore
 from plugin_analytics.ingest.writer import EventWriter, WriteResult
 from tests.conftest import ADMIN
 from tests.helpers import event, stored_events
@@ -100,3 +104,36 @@ async def test_a_group_touching_thousands_of_periods(
     )
     assert summary.status_code == 200, summary.text
     assert summary.json()["total_messages"] == 1095  # one a day over those 1,095 days
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_workers_storing_the_same_new_ids_in_opposite_orders_do_not_deadlock(
+    database_url: str,
+) -> None:
+    """Two workers insert the same new event_ids at the same moment, in opposite arrival
+    orders (a client retrying on another worker). Each waits for the other at the first id they
+    share, and never in a cycle: PostgreSQL aborts neither (no deadlock to retry)."""
+    engine = build_engine(database_url)
+    store = PostgresEventStore()
+    barrier = threading.Barrier(2)
+    received = to_epoch_us(datetime.now(UTC))
+
+    def insert(rows: list[Params]) -> int:
+        with engine.begin() as connection:
+            barrier.wait()
+            stored, _ = store.insert_numbered(connection, rows)
+        return len(stored)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for round_ in range(10):
+                rows: list[Params] = [
+                    (f"r{round_}-{i:05}", f"u{i}", f"s{i}", "message", "user", "hi", None, None,
+                     received, received)
+                    for i in range(3000)
+                ]  # fmt: skip
+                both = pool.map(insert, [rows, rows[::-1]])
+                assert sum(both) == len(rows)  # each id stored once, by one of the two
+    finally:
+        engine.dispose()
+    assert len(stored_events(database_url)) == 30_000
