@@ -54,7 +54,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _empty_postgres(url: str) -> str:
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute("TRUNCATE event, rollup, rollup_delta, user_key, session_key RESTART IDENTITY")
+        conn.execute(
+            "TRUNCATE event, rollup, rollup_delta, user_key, session_key, report, report_attempt "
+            "RESTART IDENTITY"
+        )
     return url
 
 

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from plugin_analytics import __version__
 from plugin_analytics.analytics.router import router as analytics_router
@@ -18,6 +19,8 @@ from plugin_analytics.ingest.router import docs as ingest_docs
 from plugin_analytics.ingest.router import routes as ingest_routes
 from plugin_analytics.ingest.writer import EventWriter
 from plugin_analytics.openapi import install_openapi
+from plugin_analytics.reports.router import router as reports_router
+from plugin_analytics.reports.schedule import ReportSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +46,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     writer = EventWriter(writer_engine)
     await writer.start()
     app.state.engine, app.state.writer = engine, writer
+    schedule = _report_schedule(engine, settings)
     try:
         yield
     finally:
+        if schedule:
+            schedule.stop()
         await writer.stop()
         writer_engine.dispose()
         engine.dispose()
+
+
+def _report_schedule(engine: Engine, settings: Settings) -> ReportSchedule | None:
+    if not settings.scheduler_enabled:
+        return None
+    if not settings.email_configured:
+        logger.info("weekly reports are off: set EMAIL_HOST and REPORT_RECIPIENTS to send them")
+        return None
+    schedule = ReportSchedule(engine, settings)
+    schedule.start()
+    return schedule
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     app.router.routes.extend(ingest_routes)
-    for router in (analytics_router, exports_router, history_router, health_router):
+    routers = (analytics_router, exports_router, history_router, reports_router, health_router)
+    for router in routers:
         app.include_router(router)
     install_openapi(app, ingest_docs.routes)
     return app

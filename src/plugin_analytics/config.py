@@ -1,13 +1,17 @@
 """Settings from the environment and `.env`; nothing else reads configuration."""
 
 import re
+from email.headerregistry import Address
+from email.utils import parseaddr
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from plugin_analytics.reports.cron import cron_trigger
 
 RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 
@@ -46,6 +50,8 @@ class Settings(BaseSettings):
     email_password: SecretStr | None = None
     email_from: str | None = None
     email_use_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    email_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    site_name: str = Field(default="Your site", min_length=1, max_length=100)
     report_recipients: CommaList = []
     report_schedule: str = "0 8 * * mon"
     report_timezone: str = "UTC"
@@ -72,7 +78,7 @@ class Settings(BaseSettings):
     def known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a directory
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
@@ -80,10 +86,27 @@ class Settings(BaseSettings):
     @classmethod
     def valid_cron(cls, value: str) -> str:
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value, "UTC")
         except ValueError as exc:
             raise ValueError(f"not a cron expression ({exc})") from exc
         return value
+
+    @field_validator("report_recipients")
+    @classmethod
+    def valid_recipients(cls, value: list[str]) -> list[str]:
+        return [mailbox(address) for address in value]
+
+    @field_validator("email_from")
+    @classmethod
+    def valid_sender(cls, value: str | None) -> str | None:
+        return mailbox(value) if value and value.strip() else None
+
+    @field_validator("site_name")
+    @classmethod
+    def one_line(cls, value: str) -> str:
+        if any(char in value for char in "\r\n\x00"):
+            raise ValueError("must be one line (it goes into the email's subject)")
+        return value.strip()
 
     @field_validator("ingest_rate_limit")
     @classmethod
@@ -108,12 +131,31 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @property
+    def email_configured(self) -> bool:
+        return bool(self.email_host and self.report_recipients)
+
+    @property
     def sqlalchemy_url(self) -> str:
         """The URL with the driver SQLAlchemy should use (psycopg 3 for PostgreSQL)."""
         for prefix in ("postgresql://", "postgres://"):
             if self.database_url.startswith(prefix):
                 return "postgresql+psycopg://" + self.database_url.removeprefix(prefix)
         return self.database_url
+
+
+def mailbox(text: str) -> str:
+    """An address, or `Name <address>`, checked and normalised; ValueError says what is wrong.
+    Nothing that could start another header (CR, LF) gets through."""
+    if any(char in text for char in "\r\n\x00"):
+        raise ValueError(f"{text!r}: line breaks are not allowed in an address")
+    name, address = parseaddr(text.strip())
+    if not address:
+        raise ValueError(f"{text!r} is not an email address")
+    try:
+        checked = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"{address!r} is not an email address ({exc})") from None
+    return str(Address(display_name=name, addr_spec=checked)) if name else checked
 
 
 def load_settings(**overrides: Any) -> Settings:

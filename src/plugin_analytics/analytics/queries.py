@@ -4,7 +4,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, literal_column, or_, select
+from sqlalchemy import Connection, and_, func, literal_column, or_, select
 
 from plugin_analytics.analytics.ranges import Bucket, DateRange, Pieces, decompose
 from plugin_analytics.analytics.rollups import (
@@ -170,3 +170,22 @@ def cta_stats(connection: Connection, span: DateRange) -> list[CtaStats]:
         if message is not None:
             entry.preceding[message] += 1
     return sorted(stats.values(), key=lambda s: (-s.clicks, s.cta_id or ""))
+
+
+def opening_messages(connection: Connection, start_us: int, end_us: int) -> list[str]:
+    """The first user message of each session in [start_us, end_us) (its opening question)."""
+    event = event_table
+    order = func.row_number().over(
+        partition_by=event.c.session_id, order_by=(event.c.occurred_at, event.c.id)
+    )
+    ranked = (
+        select(event.c.message, order.label("n"))
+        .where(
+            event.c.occurred_at >= from_epoch_us(start_us),
+            event.c.occurred_at < from_epoch_us(end_us),
+            event.c.event_type == "message",
+            event.c.role == "user",
+        )
+        .subquery()
+    )
+    return list(connection.execute(select(ranked.c.message).where(ranked.c.n == 1)).scalars())

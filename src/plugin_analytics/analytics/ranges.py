@@ -71,7 +71,9 @@ def check_dates(start_date: date | None, end_date: date | None) -> None:
 def time_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+    # ZoneInfoNotFoundError is a KeyError; a directory of the tzdata package ("America") is
+    # an IsADirectoryError, an OSError.
+    except (KeyError, ValueError, OSError):
         raise BadRequest(
             f"unknown time zone {name!r}; use an IANA name like Europe/Paris"
         ) from None

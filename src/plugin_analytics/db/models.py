@@ -1,9 +1,21 @@
 """Table models. Alembic reads `metadata` from here."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from plugin_analytics.db.types import BigIntId, JSONDocument, UTCDateTime
@@ -113,8 +125,44 @@ class RollupDelta(SQLModel, table=True):
     converted_sessions: bytes = _bitmap()
 
 
+class Report(SQLModel, table=True):
+    """The claim on one week's report: the primary key makes the week sent once, however many
+    workers ask; a sender's claim holds until `lease_until`, so a crashed sender's expires."""
+
+    __tablename__ = "report"
+
+    week_start: date = Field(sa_column=Column(Date, primary_key=True))
+    status: str = Field(sa_column=Column(String(16), nullable=False))  # sending | sent | failed
+    claim_token: str = Field(sa_column=Column(String(64), nullable=False))
+    lease_until: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    attempts: int = Field(sa_column=Column(Integer, nullable=False))
+    next_attempt_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime, nullable=True)
+    )
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class ReportAttempt(SQLModel, table=True):
+    """One try at sending a week's report, kept as its history (GET /reports)."""
+
+    __tablename__ = "report_attempt"
+    __table_args__ = (Index("ix_report_attempt_week_start", "week_start"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    week_start: date = Field(sa_column=Column(Date, nullable=False))
+    trigger: str = Field(sa_column=Column(String(16), nullable=False))  # manual | schedule | cli
+    forced: bool = Field(sa_column=Column(Boolean, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))  # sending | sent | failed
+    recipients: list[str] = Field(sa_column=Column(JSONDocument, nullable=False))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
 event_table = Event.__table__  # type: ignore[attr-defined]
 user_key_table = UserKey.__table__  # type: ignore[attr-defined]
 session_key_table = SessionKey.__table__  # type: ignore[attr-defined]
 rollup_table = Rollup.__table__  # type: ignore[attr-defined]
 rollup_delta_table = RollupDelta.__table__  # type: ignore[attr-defined]
+report_table = Report.__table__  # type: ignore[attr-defined]
+report_attempt_table = ReportAttempt.__table__  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import io
 import json
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 Format = Literal["csv", "ndjson"]
@@ -28,6 +28,16 @@ NEEDS_APOSTROPHE = frozenset((*FORMULA_TRIGGERS, "'"))
 NAIVE_EPOCH = datetime(1970, 1, 1)
 UTF8_BOM = "\ufeff"
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+
+
+def file_name(kind: str, start: date | None, end: date | None, extension: str) -> str:
+    if start and end:
+        span = f"{start}_to_{end}"
+    elif start or end:
+        span = f"from_{start}" if start else f"until_{end}"
+    else:
+        span = "all"
+    return f"{kind}_{span}.{extension}"
 
 
 def neutralize(cell: str) -> str:

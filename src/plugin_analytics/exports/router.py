@@ -1,21 +1,18 @@
 """GET /analytics/export (events, streamed) and GET /analytics/export/summary (the timeseries)."""
 
 from collections.abc import AsyncIterator, Generator
-from datetime import date
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
-from plugin_analytics.analytics.queries import activity_per_bucket
-from plugin_analytics.analytics.ranges import DateRange, Interval, buckets
-from plugin_analytics.analytics.rollups import Activity
+from plugin_analytics.analytics.ranges import Interval
 from plugin_analytics.analytics.router import EndDate, RangeDep, StartDate, TimeZone
-from plugin_analytics.analytics.schemas import Metrics
 from plugin_analytics.db.session import EngineDep, SessionDep, snapshot
-from plugin_analytics.exports.formats import MEDIA_TYPES, CsvEncoder, Format, accepts_gzip
+from plugin_analytics.exports.formats import MEDIA_TYPES, Format, accepts_gzip, file_name
 from plugin_analytics.exports.stream import ExportSpec, export_chunks, export_filter
+from plugin_analytics.exports.summary import summary_csv, summary_file_name
 from plugin_analytics.security import AdminDep
 
 router = APIRouter(tags=["exports"], dependencies=[AdminDep])
@@ -25,17 +22,6 @@ EXPORT_CONTENT = {
     "text/csv": {"schema": {"type": "string"}},
     "application/x-ndjson": {"schema": {"type": "string"}},
 }
-SUMMARY_COLUMNS = ("start", "end", *Metrics.model_fields)
-
-
-def file_name(kind: str, start: date | None, end: date | None, extension: str) -> str:
-    if start and end:
-        span = f"{start}_to_{end}"
-    elif start or end:
-        span = f"from_{start}" if start else f"until_{end}"
-    else:
-        span = "all"
-    return f"{kind}_{span}.{extension}"
 
 
 def _download_headers(file_name: str) -> dict[str, str]:
@@ -114,24 +100,8 @@ async def export(
 def export_summary(session: SessionDep, span: RangeDep, interval: Interval = "day") -> Response:
     """The timeseries as CSV: a row per bucket (every bucket, empty ones 0), local bucket
     start and end with their UTC offsets, then the summary's metrics (docs/metrics.md)."""
-    spans = buckets(span, interval)
-    activities = activity_per_bucket(snapshot(session), spans)
-    encoder = CsvEncoder(SUMMARY_COLUMNS)
-    rows = (
-        [bucket.start.isoformat(), bucket.end.isoformat(), *_metric_values(activity)]
-        for bucket, activity in zip(spans, activities, strict=True)
-    )
     return Response(
-        encoder.header() + encoder.rows(rows),
+        summary_csv(snapshot(session), span, interval),
         media_type=MEDIA_TYPES["csv"],
-        headers=_download_headers(_summary_name(span, interval)),
+        headers=_download_headers(summary_file_name(span, interval)),
     )
-
-
-def _metric_values(activity: Activity) -> list[int | float]:
-    values = Metrics.of(activity)
-    return [values[name] for name in Metrics.model_fields]
-
-
-def _summary_name(span: DateRange, interval: Interval) -> str:
-    return file_name(f"summary_{interval}", span.start_date, span.end_date, "csv")

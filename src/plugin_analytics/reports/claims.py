@@ -1,0 +1,168 @@
+"""Sending each week once across workers and hosts: a sender claims the week's row (its primary
+key is the week) and holds a lease; others see it sending or sent. A crashed sender's lease
+expires and the week can be claimed again; a failed send waits out a backoff before the schedule
+retries it (a person asking again need not wait)."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from plugin_analytics.db.models import report_attempt_table, report_table
+
+LEASE = timedelta(minutes=5)
+FIRST_RETRY = timedelta(minutes=1)
+LAST_RETRY = timedelta(hours=1)
+
+Trigger = Literal["manual", "schedule", "cli"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    week_start: date
+    token: str
+    attempt_id: int
+
+
+@dataclass(frozen=True)
+class Taken:
+    """Why the week could not be claimed: `sent`, `sending` (someone's lease holds), `backoff`."""
+
+    status: Literal["sent", "sending", "backoff"]
+    error: str | None = None
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 ... minutes after each failure, at most an hour."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LAST_RETRY)
+
+
+def claim_week(
+    engine: Engine,
+    week_start: date,
+    *,
+    now: datetime,
+    trigger: Trigger,
+    recipients: list[str],
+    force: bool = False,
+) -> Claim | Taken:
+    """Claim `week_start` for sending, or say why not (one transaction: exactly one winner)."""
+    token = secrets.token_hex(16)
+    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+        if not _insert_claim(connection, week_start, token, now):
+            claimable = [
+                and_(report_table.c.status == "sending", report_table.c.lease_until < now),
+            ]
+            if force:
+                claimable.append(report_table.c.status != "sending")
+            else:
+                failed = report_table.c.status == "failed"
+                due = report_table.c.next_attempt_at <= now
+                claimable.append(failed if trigger != "schedule" else and_(failed, due))
+            taken = connection.execute(
+                update(report_table)
+                .where(report_table.c.week_start == week_start, or_(*claimable))
+                .values(
+                    status="sending",
+                    claim_token=token,
+                    lease_until=now + LEASE,
+                    attempts=report_table.c.attempts + 1,
+                )
+            )
+            if taken.rowcount != 1:
+                return _why_taken(connection, week_start, now)
+        attempt_id = connection.execute(
+            insert(report_attempt_table)
+            .values(
+                week_start=week_start,
+                trigger=trigger,
+                forced=force,
+                status="sending",
+                recipients=recipients,
+                started_at=now,
+            )
+            .returning(report_attempt_table.c.id)
+        ).scalar_one()
+    return Claim(week_start, token, attempt_id)
+
+
+def _insert_claim(connection: Connection, week_start: date, token: str, now: datetime) -> bool:
+    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    inserted = connection.execute(
+        dialect_insert(report_table)
+        .values(
+            week_start=week_start,
+            status="sending",
+            claim_token=token,
+            lease_until=now + LEASE,
+            attempts=1,
+        )
+        .on_conflict_do_nothing()
+    )
+    return inserted.rowcount == 1
+
+
+def _why_taken(connection: Connection, week_start: date, now: datetime) -> Taken:
+    status = connection.execute(
+        select(report_table.c.status).where(report_table.c.week_start == week_start)
+    ).scalar_one()
+    if status == "sent":
+        return Taken("sent")
+    if status == "failed":
+        return Taken("backoff", _last_error(connection, week_start))
+    return Taken("sending")
+
+
+def _last_error(connection: Connection, week_start: date) -> str | None:
+    attempt = report_attempt_table
+    return connection.execute(
+        select(attempt.c.error)
+        .where(attempt.c.week_start == week_start, attempt.c.status == "failed")
+        .order_by(attempt.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def week_status(engine: Engine, week_start: date) -> Taken | None:
+    """Where the week stands now (None: never tried)."""
+    with engine.connect() as connection:
+        status = connection.execute(
+            select(report_table.c.status).where(report_table.c.week_start == week_start)
+        ).scalar_one_or_none()
+        if status is None:
+            return None
+        error = _last_error(connection, week_start) if status == "failed" else None
+    return Taken("backoff" if status == "failed" else status, error)
+
+
+def finish(
+    engine: Engine,
+    claim: Claim,
+    *,
+    now: datetime,
+    error: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Record the outcome: sent (error None; `note` says which recipients the server refused)
+    or failed, with the time the schedule may retry."""
+    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+        mine = and_(
+            report_table.c.week_start == claim.week_start,
+            report_table.c.claim_token == claim.token,
+        )
+        if error is None:
+            values = {"status": "sent", "sent_at": now, "next_attempt_at": None}
+        else:
+            attempts = connection.execute(select(report_table.c.attempts).where(mine)).scalar()
+            values = {"status": "failed", "next_attempt_at": now + backoff(attempts or 1)}
+        # A claim that outlived its lease and was taken over is no longer ours to settle.
+        connection.execute(update(report_table).where(mine).values(**values))
+        connection.execute(
+            update(report_attempt_table)
+            .where(report_attempt_table.c.id == claim.attempt_id)
+            .values(status="failed" if error else "sent", finished_at=now, error=error or note)
+        )

@@ -1,0 +1,160 @@
+"""The report as an email: subject, HTML with inline styles (an inline PNG chart), a plain-text
+alternative, and the week's daily numbers attached as CSV."""
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from plugin_analytics.reports.build import Change, WeeklyReport, week_before
+from plugin_analytics.reports.chart import daily_chart
+
+LABELS = {
+    "total_messages": "Messages",
+    "unique_users": "Unique users",
+    "sessions": "Sessions",
+    "cta_clicks": "CTA clicks",
+    "conversion_rate": "Conversion rate",
+}
+UP, DOWN, FLAT = "#047857", "#b91c1c", "#6b7280"
+CHART_CID = "daily-chart"
+DASH = "\u2013"  # en dash, for ranges
+
+templates = Environment(
+    loader=PackageLoader("plugin_analytics.reports", "templates"),
+    autoescape=select_autoescape(["html"]),  # user text (questions, CTA ids) is escaped
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class Email:
+    """A rendered report, before addressing."""
+
+    subject: str
+    html: str  # the chart referenced as cid:daily-chart
+    text: str
+    chart_png: bytes
+    csv: str
+    csv_name: str
+
+
+def week_label(start: date, end: date) -> str:
+    if start.year != end.year:
+        return f"{start:%-d %b %Y} {DASH} {end:%-d %b %Y}"
+    if start.month != end.month:
+        return f"{start:%-d %b} {DASH} {end:%-d %b %Y}"
+    return f"{start:%-d}{DASH}{end:%-d %b %Y}"
+
+
+def subject(report: WeeklyReport) -> str:
+    week = report.week
+    return f"{report.site_name}: weekly chat report, {week_label(week.start_date, week.end_date)}"
+
+
+def render(report: WeeklyReport, csv: str) -> Email:
+    chart = daily_chart(report.days)
+    return Email(
+        subject=subject(report),
+        html=render_html(report, f"cid:{CHART_CID}"),
+        text=templates.get_template("weekly.txt").render(**_view(report)),
+        chart_png=chart,
+        csv=csv,
+        csv_name=f"daily_{report.week.start_date}_to_{report.week.end_date}.csv",
+    )
+
+
+def render_html(report: WeeklyReport, chart_src: str) -> str:
+    return templates.get_template("weekly.html").render(**_view(report), chart_src=chart_src)
+
+
+def preview_html(report: WeeklyReport) -> str:
+    """The email's HTML for a browser: the chart inline as a data URI instead of an attachment."""
+    png = base64.b64encode(daily_chart(report.days)).decode()
+    return render_html(report, f"data:image/png;base64,{png}")
+
+
+def _view(report: WeeklyReport) -> dict[str, Any]:
+    week, previous = report.week, week_before(report.week)
+    busiest_hour = None
+    if report.busiest_hour:
+        hour, _ = report.busiest_hour
+        busiest_hour = f"{hour:02d}:00{DASH}{(hour + 1) % 24:02d}:00"
+    busiest = report.busiest_day
+    return {
+        "report": report,
+        "subject": subject(report),
+        "week_label": week_label(week.start_date, week.end_date),
+        "previous_label": week_label(previous.start_date, previous.end_date),
+        "changes": [_change_row(change) for change in report.changes],
+        "days": [
+            {
+                "label": f"{day.day:%a %d %b}",
+                "messages": day.metrics["total_messages"],
+                "clicks": day.metrics["cta_clicks"],
+            }
+            for day in report.days
+        ],
+        "busiest_day": (
+            f"{busiest.day:%A %-d %B} ({busiest.metrics['total_messages']:,} messages)"
+            if busiest
+            else None
+        ),
+        "busiest_hour": busiest_hour,
+        "ctas": [
+            {
+                "name": entry.cta_id if entry.cta_id is not None else "(no cta_id)",
+                "clicks": f"{entry.clicks:,}",
+                "users": f"{len(entry.users):,}",
+                "share": f"{entry.clicks / report.total_clicks:.0%}",
+            }
+            for entry in report.top_ctas
+        ],
+        "questions": report.opening_questions,
+    }
+
+
+def _change_row(change: Change) -> dict[str, str]:
+    is_rate = change.name == "conversion_rate"
+    value = f"{change.current:.1%}" if is_rate else f"{change.current:,}"
+    if is_rate:
+        points = (change.current - change.previous) * 100
+        text, sign = f"{points:+.1f} pts", points
+    elif change.ratio is None:
+        text, sign = ("new" if change.current else "no change"), change.current
+    else:
+        text, sign = f"{change.ratio:+.0%}", change.ratio
+    color = UP if sign > 0 else DOWN if sign < 0 else FLAT
+    return {"label": LABELS[change.name], "value": value, "change": text, "color": color}
+
+
+def email_message(email: Email, *, sender: str, recipients: list[str]) -> EmailMessage:
+    """multipart/mixed: [alternative: [text, related: [html, png]], csv]. Header values come
+    from validated settings; the email package refuses line breaks in them besides."""
+    message = EmailMessage()
+    message["Subject"] = email.subject
+    message["From"] = _address(sender)
+    message["To"] = [_address(recipient) for recipient in recipients]
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=_address(sender).domain)
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    html_part = message.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)
+    html_part.add_related(
+        email.chart_png, "image", "png", cid=f"<{CHART_CID}>", filename="daily-chart.png"
+    )
+    message.add_attachment(
+        email.csv.encode(), "text", "csv", filename=email.csv_name, params={"charset": "utf-8"}
+    )
+    return message
+
+
+def _address(text: str) -> Address:
+    name, address = parseaddr(text)
+    return Address(display_name=name, addr_spec=address)

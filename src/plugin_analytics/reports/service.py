@@ -1,0 +1,144 @@
+"""Sending the weekly report: claim the week, build and render it, hand it to SMTP, record the
+outcome. Used by POST /reports/weekly, the schedule and `plugin-analytics report send`."""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from plugin_analytics.analytics.ranges import DateRange
+from plugin_analytics.config import Settings, mailbox
+from plugin_analytics.errors import APIError
+from plugin_analytics.exports.summary import summary_csv
+from plugin_analytics.reports.build import WeeklyReport, build_report, last_complete_week
+from plugin_analytics.reports.claims import Claim, Taken, Trigger, claim_week, finish, week_status
+from plugin_analytics.reports.mailer import MailError, send_email
+from plugin_analytics.reports.render import email_message, render
+
+logger = logging.getLogger(__name__)
+
+WAIT_FOR_OTHER_SENDER_S = 60.0
+POLL_S = 0.2
+
+
+class EmailNotConfigured(APIError):
+    status_code = 409
+
+
+class ReportNotSent(APIError):
+    """SMTP was down or refused: the week stays unsent (and is retried by the schedule)."""
+
+    status_code = 502
+
+
+class ReportBusy(APIError):
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # report_sent | already_sent (| not_sent: held by another sender, not awaited)
+    week: DateRange
+    recipients: list[str]
+
+
+def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
+    return last_complete_week(now or datetime.now(UTC), ZoneInfo(settings.report_timezone))
+
+
+def build_week(engine: Engine, settings: Settings, week: DateRange) -> tuple[WeeklyReport, str]:
+    """The report's data and its daily CSV, from one consistent view (PostgreSQL: repeatable
+    read)."""
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as connection, connection.begin():
+        return build_report(connection, week, settings.site_name), summary_csv(
+            connection, week, "day"
+        )
+
+
+def sender_of(settings: Settings) -> str:
+    """EMAIL_FROM, else EMAIL_USER when it is an address."""
+    if settings.email_from:
+        return settings.email_from
+    try:
+        return mailbox(settings.email_user or "")
+    except ValueError:
+        raise EmailNotConfigured(
+            "set EMAIL_FROM: the sender's address (EMAIL_USER is not an address)"
+        ) from None
+
+
+def send_weekly_report(
+    engine: Engine,
+    settings: Settings,
+    *,
+    trigger: Trigger,
+    force: bool = False,
+    now: datetime | None = None,
+    wait: bool = True,
+) -> Outcome:
+    """Send the last complete week's report unless it was sent (or is being sent) already.
+    With `wait`, a week another sender holds is awaited and its outcome answered."""
+    if not settings.email_configured:
+        raise EmailNotConfigured(
+            "email is not configured: set EMAIL_HOST and REPORT_RECIPIENTS (and EMAIL_FROM)"
+        )
+    week = report_week(settings, now)
+    sender_of(settings)  # before claiming: a missing sender is not the SMTP server's failure
+    recipients = settings.report_recipients
+    claim = claim_week(
+        engine, week.start_date, now=_now(), trigger=trigger, recipients=recipients, force=force
+    )
+    if isinstance(claim, Taken):
+        if not wait:
+            return Outcome(
+                "already_sent" if claim.status == "sent" else "not_sent", week, recipients
+            )
+        return _outcome_of_other_sender(engine, week, claim, recipients)
+    _deliver(engine, settings, week, claim)
+    return Outcome("report_sent", week, recipients)
+
+
+def _deliver(engine: Engine, settings: Settings, week: DateRange, claim: Claim) -> None:
+    try:
+        report, csv = build_week(engine, settings, week)
+        message = email_message(
+            render(report, csv), sender=sender_of(settings), recipients=settings.report_recipients
+        )
+        refused = send_email(message, settings)
+    except MailError as exc:
+        finish(engine, claim, now=_now(), error=str(exc))
+        logger.warning("weekly report for %s not sent: %s", week.start_date, exc)
+        raise ReportNotSent(f"the report was not sent: {exc}; it will be retried") from None
+    except BaseException as exc:
+        finish(engine, claim, now=_now(), error=f"internal error: {type(exc).__name__}")
+        raise
+    note = "refused by the server: " + ", ".join(f"{r} ({why})" for r, why in refused.items())
+    finish(engine, claim, now=_now(), note=note if refused else None)
+    logger.info(
+        "weekly report for %s sent to %d recipients",
+        week.start_date,
+        len(settings.report_recipients),
+    )
+
+
+def _outcome_of_other_sender(
+    engine: Engine, week: DateRange, taken: Taken, recipients: list[str]
+) -> Outcome:
+    """Another request or worker holds the week: wait for its result and answer with it."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER_SENDER_S
+    while taken.status == "sending" and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        taken = week_status(engine, week.start_date) or taken
+    if taken.status == "sent":
+        return Outcome("already_sent", week, recipients)
+    if taken.status == "backoff":
+        raise ReportNotSent(f"the report was not sent: {taken.error}; it will be retried")
+    raise ReportBusy("the report for this week is being sent right now; ask again shortly")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
