@@ -25,6 +25,8 @@ from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports import stream as exports
 from plugin_analytics.exports.formats import Format
+from plugin_analytics.reports.render import preview_html
+from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
 
 app = typer.Typer(help="Operate a plugin-analytics server.", no_args_is_help=True)
 console = Console()
@@ -249,3 +251,47 @@ def _export_with_progress(
             partial.unlink(missing_ok=True)
         written = int(progress.tasks[0].completed)
     return written, time.perf_counter() - began
+
+
+report_app = typer.Typer(help="Weekly email reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("send")
+def report_send(
+    force: Annotated[bool, typer.Option(help="Send again even if this week was sent.")] = False,
+) -> None:
+    """Email the last complete week's report now (once per week, as POST /reports/weekly)."""
+    settings = _settings_or_exit()
+    engine = build_engine(settings.sqlalchemy_url)
+    try:
+        _require_migrated(engine)
+        outcome = send_weekly_report(engine, settings, trigger="cli", force=force)
+    except APIError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    week = f"{outcome.week.start_date} to {outcome.week.end_date}"
+    if outcome.status == "already_sent":
+        console.print(f"The report for {week} was already sent (--force sends it again).")
+    else:
+        console.print(f"Sent the report for {week} to {', '.join(outcome.recipients)}.")
+
+
+@report_app.command("preview")
+def report_preview(
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write the next report's HTML to a file, to open in a browser. Sends nothing."""
+    settings = _settings_or_exit()
+    engine = build_engine(settings.sqlalchemy_url)
+    try:
+        _require_migrated(engine)
+        report, _ = build_week(engine, settings, report_week(settings))
+    finally:
+        engine.dispose()
+    out.write_text(preview_html(report), encoding="utf-8")
+    console.print(
+        f"Wrote the report for {report.week.start_date} to {report.week.end_date} to {out}."
+    )

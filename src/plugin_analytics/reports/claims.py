@@ -102,8 +102,9 @@ def _insert_claim(connection: Connection, week_start: date, token: str, now: dat
             attempts=1,
         )
         .on_conflict_do_nothing()
+        .returning(report_table.c.week_start)  # rowcount of an INSERT is not always reported
     )
-    return inserted.rowcount == 1
+    return inserted.first() is not None
 
 
 def _why_taken(connection: Connection, week_start: date, now: datetime) -> Taken:
