@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-ingest bench-analytics bench-export lock clean
+.PHONY: run test lint bench bench-ingest bench-analytics bench-export bench-report lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench migrations main.py
 	$(BIN)/mypy
 
-bench: bench-ingest bench-analytics bench-export
+bench: bench-ingest bench-analytics bench-export bench-report
 
 bench-ingest: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -44,6 +44,9 @@ bench-analytics: $(VENV)/.dev-installed
 # Exports ~5M events of the kept 10M SQLite database (made by bench-analytics on first use).
 bench-export: $(VENV)/.dev-installed
 	$(BIN)/python bench/export.py
+
+bench-report: $(VENV)/.dev-installed
+	$(BIN)/python bench/report.py
 
 # Regenerate the pinned requirements from pyproject.toml.
 lock: $(VENV)/.dev-installed

@@ -1,0 +1,97 @@
+"""Weekly report build time: the last complete week of the kept 10M-event demo databases
+(bench/analytics.py makes them on first use), on SQLite and PostgreSQL. Timed: everything a send
+does before SMTP (the week's numbers, the week before, days, hours, CTAs, opening questions, the
+daily CSV, the chart and both templates). For scale, a plain SQL count of the week's events is
+timed in the same run. Target: under 2 s.
+Usage: python bench/report.py [--size 10000000] [--runs 5] [--no-postgres]
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.analytics import DATA, KeptPostgres, postgres_database, sqlite_database
+from plugin_analytics.config import load_settings
+from plugin_analytics.db.engine import build_engine
+from plugin_analytics.db.models import event_table
+from plugin_analytics.db.types import from_epoch_us
+from plugin_analytics.reports.render import render
+from plugin_analytics.reports.service import build_week, report_week
+
+TARGET_S = 2.0
+
+
+def bench(name: str, url: str, runs: int) -> None:
+    settings = load_settings(_env_file=None, database_url=url, report_timezone="Europe/Paris")
+    engine = build_engine(settings.sqlalchemy_url)
+    with engine.connect() as connection:
+        last = connection.execute(select(func.max(event_table.c.occurred_at))).scalar_one()
+    week = report_week(settings, last + timedelta(microseconds=1))
+
+    def build() -> int:
+        report, csv = build_week(engine, settings, week)
+        render(report, csv)
+        return int(report.metrics["total_messages"])
+
+    def count() -> int:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count()).where(
+                        event_table.c.occurred_at >= from_epoch_us(week.start_us),
+                        event_table.c.occurred_at < from_epoch_us(week.end_us),
+                    )
+                ).scalar_one()
+            )
+
+    build(), count()  # warm: caches, imports, the chart's fonts
+    build_times, count_times = [], []
+    for _ in range(runs):
+        build_times.append(_timed(build))
+        count_times.append(_timed(count))
+    engine.dispose()
+    events = count()
+    build_s, count_s = statistics.median(build_times), statistics.median(count_times)
+    label = f"{name:>10}  report"
+    print(f"{label}  week {week.start_date} to {week.end_date}: {events:,} events")
+    print(f"{label}  plain count of the week's events   {count_s * 1000:8.1f} ms")
+    print(
+        f"{label}  build + render the report          {build_s * 1000:8.1f} ms  "
+        f"({build_s / count_s:.1f}x the count; target < {TARGET_S:.0f} s: "
+        f"{'met' if build_s < TARGET_S else 'MISSED'})"
+    )
+
+
+def _timed(call: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    call()
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=10_000_000, help="the kept database to use")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    if not args.no_sqlite:
+        bench("sqlite", sqlite_database(args.size, 0), args.runs)
+    if not args.no_postgres:
+        server = KeptPostgres(DATA / "postgres").start()
+        try:
+            bench("postgresql", postgres_database(server, args.size, 0), args.runs)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
