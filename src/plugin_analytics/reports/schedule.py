@@ -36,7 +36,7 @@ class ReportSchedule:
 
     def start(self) -> None:
         jobs = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-        self._scheduler.add_job(self.send_if_due, self._trigger, id="weekly-report", **jobs)
+        self._scheduler.add_job(self.send_now, self._trigger, id="weekly-report", **jobs)
         self._scheduler.add_job(
             self.send_if_due,
             IntervalTrigger(seconds=CHECK_INTERVAL.total_seconds(), timezone=self._tz),
@@ -50,9 +50,17 @@ class ReportSchedule:
         # A send in flight keeps its lease; if this process ends first, the lease expires.
         self._scheduler.shutdown(wait=False)
 
+    def send_now(self) -> None:
+        """REPORT_SCHEDULE fired: send the last complete week (unless sent or being sent)."""
+        self._send(check_due=False)
+
     def send_if_due(self) -> None:
+        """The minutely check: send only a week whose scheduled time has passed (is_due)."""
+        self._send(check_due=True)
+
+    def _send(self, *, check_due: bool) -> None:
         try:
-            if self.is_due(datetime.now(UTC)):
+            if not check_due or self.is_due(datetime.now(UTC)):
                 send_weekly_report(self._engine, self._settings, trigger="schedule", wait=False)
         except APIError as exc:
             logger.warning("scheduled weekly report: %s", exc.detail)
