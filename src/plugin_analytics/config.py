@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     email_password: SecretStr | None = None
     email_from: str | None = None
     email_use_tls: Literal["starttls", "ssl", "none"] = "starttls"
-    email_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    email_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     site_name: str = Field(default="Your site", min_length=1, max_length=100)
     report_recipients: CommaList = []
     report_schedule: str = "0 8 * * mon"

@@ -49,11 +49,13 @@ def claim_week(
     trigger: Trigger,
     recipients: list[str],
     force: bool = False,
+    lease: timedelta = LEASE,
 ) -> Claim | Taken:
-    """Claim `week_start` for sending, or say why not (one transaction: exactly one winner)."""
+    """Claim `week_start` for sending for `lease`, or say why not (one transaction: exactly one
+    winner)."""
     token = secrets.token_hex(16)
     with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
-        if not _insert_claim(connection, week_start, token, now):
+        if not _insert_claim(connection, week_start, token, now + lease):
             claimable = [
                 and_(report_table.c.status == "sending", report_table.c.lease_until < now),
             ]
@@ -69,12 +71,13 @@ def claim_week(
                 .values(
                     status="sending",
                     claim_token=token,
-                    lease_until=now + LEASE,
+                    lease_until=now + lease,
                     attempts=report_table.c.attempts + 1,
                 )
             )
             if taken.rowcount != 1:
                 return _why_taken(connection, week_start, now)
+            _close_abandoned_attempts(connection, week_start, now)
         attempt_id = connection.execute(
             insert(report_attempt_table)
             .values(
@@ -90,7 +93,26 @@ def claim_week(
     return Claim(week_start, token, attempt_id)
 
 
-def _insert_claim(connection: Connection, week_start: date, token: str, now: datetime) -> bool:
+def _close_abandoned_attempts(connection: Connection, week_start: date, now: datetime) -> None:
+    """The week is ours now: an attempt still `sending` belonged to a sender whose lease ran out
+    (it died, or took too long); its history entry says so."""
+    connection.execute(
+        update(report_attempt_table)
+        .where(
+            report_attempt_table.c.week_start == week_start,
+            report_attempt_table.c.status == "sending",
+        )
+        .values(
+            status="failed",
+            finished_at=now,
+            error="the sender stopped before it finished (its claim expired)",
+        )
+    )
+
+
+def _insert_claim(
+    connection: Connection, week_start: date, token: str, lease_until: datetime
+) -> bool:
     dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
     inserted = connection.execute(
         dialect_insert(report_table)
@@ -98,7 +120,7 @@ def _insert_claim(connection: Connection, week_start: date, token: str, now: dat
             week_start=week_start,
             status="sending",
             claim_token=token,
-            lease_until=now + LEASE,
+            lease_until=lease_until,
             attempts=1,
         )
         .on_conflict_do_nothing()

@@ -59,8 +59,9 @@ class ReportSchedule:
         self._send(check_due=True)
 
     def _send(self, *, check_due: bool) -> None:
+        now = datetime.now(UTC)
         try:
-            if not check_due or self.is_due(datetime.now(UTC)):
+            if self.is_due(now) if check_due else self.had_events(now):
                 send_weekly_report(self._engine, self._settings, trigger="schedule", wait=False)
         except APIError as exc:
             logger.warning("scheduled weekly report: %s", exc.detail)
@@ -69,7 +70,7 @@ class ReportSchedule:
 
     def is_due(self, now: datetime) -> bool:
         """The last complete week's scheduled time has passed, it is not sent, and the site had
-        events before it ended (a new installation gets no report of the week before it)."""
+        events before it ended."""
         week = report_week(self._settings, now)
         week_end = from_epoch_us(week.end_us).astimezone(self._tz)
         scheduled = self._trigger.get_next_fire_time(None, week_end)
@@ -78,9 +79,15 @@ class ReportSchedule:
         status = week_status(self._engine, week.start_date)
         if status is not None and status.status == "sent":
             return False
+        return self.had_events(now)
+
+    def had_events(self, now: datetime) -> bool:
+        """Whether any event happened before the last complete week ended: a new installation
+        gets no report of the week before it was set up."""
+        week_end_us = report_week(self._settings, now).end_us
         with self._engine.connect() as connection:
             return bool(
                 connection.execute(
-                    select(exists().where(event_table.c.occurred_at < from_epoch_us(week.end_us)))
+                    select(exists().where(event_table.c.occurred_at < from_epoch_us(week_end_us)))
                 ).scalar()
             )

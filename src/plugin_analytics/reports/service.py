@@ -4,7 +4,7 @@ outcome. Used by POST /reports/weekly, the schedule and `plugin-analytics report
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -14,13 +14,22 @@ from plugin_analytics.config import Settings, mailbox
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports.summary import summary_csv
 from plugin_analytics.reports.build import WeeklyReport, build_report, last_complete_week
-from plugin_analytics.reports.claims import Claim, Taken, Trigger, claim_week, finish, week_status
+from plugin_analytics.reports.claims import (
+    LEASE,
+    Claim,
+    Taken,
+    Trigger,
+    claim_week,
+    finish,
+    week_status,
+)
 from plugin_analytics.reports.mailer import MailError, send_email
 from plugin_analytics.reports.render import email_message, render
 
 logger = logging.getLogger(__name__)
 
 WAIT_FOR_OTHER_SENDER_S = 60.0
+BUILD_ALLOWANCE = timedelta(minutes=1)  # building and rendering take ~1 s at 10M events
 POLL_S = 0.2
 
 
@@ -43,6 +52,13 @@ class Outcome:
     status: str  # report_sent | already_sent (| not_sent: held by another sender, not awaited)
     week: DateRange
     recipients: list[str]
+
+
+def lease_for(settings: Settings) -> timedelta:
+    """Long enough for the slowest send the settings allow: every SMTP step (connect, EHLO, TLS,
+    login, MAIL, each RCPT, DATA, QUIT) may take the whole timeout; at least LEASE."""
+    steps = 8 + len(settings.report_recipients)
+    return max(LEASE, BUILD_ALLOWANCE + steps * timedelta(seconds=settings.email_timeout_seconds))
 
 
 def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
@@ -90,7 +106,13 @@ def send_weekly_report(
     sender_of(settings)  # before claiming: a missing sender is not the SMTP server's failure
     recipients = settings.report_recipients
     claim = claim_week(
-        engine, week.start_date, now=_now(), trigger=trigger, recipients=recipients, force=force
+        engine,
+        week.start_date,
+        now=_now(),
+        trigger=trigger,
+        recipients=recipients,
+        force=force,
+        lease=lease_for(settings),
     )
     if isinstance(claim, Taken):
         if not wait:
