@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     @field_validator("site_name")
     @classmethod
     def one_line(cls, value: str) -> str:
-        if any(char in value for char in "\r\n\x00"):
+        if _has_line_break(value):
             raise ValueError("must be one line (it goes into the email's subject)")
         return value.strip()
 
@@ -144,11 +144,13 @@ class Settings(BaseSettings):
 
 
 def mailbox(text: str) -> str:
-    """An address, or `Name <address>`, checked and normalised; ValueError says what is wrong.
-    Nothing that could start another header (CR, LF) gets through."""
-    if any(char in text for char in "\r\n\x00"):
+    """One address, `someone@example.com` or `Name <someone@example.com>`, checked and
+    normalised; ValueError says what is wrong. Nothing that could start another header (a line
+    break of any kind) gets through."""
+    if _has_line_break(text):
         raise ValueError(f"{text!r}: line breaks are not allowed in an address")
-    name, address = parseaddr(text.strip())
+    text = text.strip()
+    name, address = parseaddr(text) if text.endswith(">") else ("", text)
     if not address:
         raise ValueError(f"{text!r} is not an email address")
     try:
@@ -156,6 +158,11 @@ def mailbox(text: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(f"{address!r} is not an email address ({exc})") from None
     return str(Address(display_name=name, addr_spec=checked)) if name else checked
+
+
+def _has_line_break(text: str) -> bool:
+    # What str.splitlines breaks on (CR, LF, VT, FF, FS, GS, RS, NEL, U+2028, U+2029), and NUL.
+    return len((text + "x").splitlines()) > 1 or "\x00" in text
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -51,7 +51,7 @@ def _authenticate(
     ok = isinstance(auth_data, LoginPassword) and (
         auth_data.login.decode() == USER and auth_data.password.decode() == PASSWORD
     )
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
 
 
 class SmtpServer:
@@ -72,7 +72,8 @@ class SmtpServer:
     def start(self) -> "SmtpServer":
         options: dict[str, Any] = {}
         if self.auth:
-            options.update(authenticator=_authenticate, auth_require_tls=self.mode != "none")
+            # aiosmtpd counts only STARTTLS as TLS; implicit TLS is encrypted from the start.
+            options.update(authenticator=_authenticate, auth_require_tls=self.mode == "starttls")
         if self.mode == "starttls":
             options.update(tls_context=self._context, require_starttls=True)
         elif self.mode == "ssl":

@@ -17,6 +17,9 @@ def cron_trigger(expression: str, timezone: tzinfo | str) -> CronTrigger:
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(fields)}")
     minute, hour, day, month, weekday = fields
+    if day != "*" and weekday != "*":
+        # cron fires when either matches, APScheduler only when both do: refuse, not guess.
+        raise ValueError("restrict the day of the month or the day of the week, not both")
     return CronTrigger(
         minute=minute,
         hour=hour,
@@ -38,12 +41,14 @@ def _weekday_part(part: str) -> str:
         if not step_text:
             return part
         span = "0-6"
-    first, _, last = span.partition("-")
+    first, dash, last = span.partition("-")
+    if dash and not last:
+        raise ValueError(f"day-of-week range {part!r} has no end")
     start, end = _day_number(first), _day_number(last or first)
     if step_text and not last:
         end = 6  # cron: `n/step` runs from n to the end of the range
     step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
-    if step_text and step is None:
+    if "/" in part and step is None:
         raise ValueError(f"bad step in day of week {part!r}")
     if start > end:
         raise ValueError(f"day-of-week range {part!r} runs backwards")

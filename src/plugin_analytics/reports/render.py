@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from plugin_analytics.config import mailbox
 from plugin_analytics.reports.build import Change, WeeklyReport, week_before
 from plugin_analytics.reports.chart import daily_chart
 
@@ -29,6 +30,8 @@ templates = Environment(
     loader=PackageLoader("plugin_analytics.reports", "templates"),
     autoescape=select_autoescape(["html"]),  # user text (questions, CTA ids) is escaped
     keep_trailing_newline=True,
+    trim_blocks=True,  # a line holding only a {% tag %} leaves no line behind
+    lstrip_blocks=True,
 )
 
 
@@ -156,5 +159,6 @@ def email_message(email: Email, *, sender: str, recipients: list[str]) -> EmailM
 
 
 def _address(text: str) -> Address:
-    name, address = parseaddr(text)
+    """ValueError for anything but one address (line breaks included), as the settings check."""
+    name, address = parseaddr(mailbox(text))
     return Address(display_name=name, addr_spec=address)
