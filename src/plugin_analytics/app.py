@@ -13,6 +13,7 @@ from plugin_analytics.config import Settings, get_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import install_error_handlers
 from plugin_analytics.exports.router import router as exports_router
+from plugin_analytics.headers import SecurityHeaders
 from plugin_analytics.health import router as health_router
 from plugin_analytics.history.router import router as history_router
 from plugin_analytics.ingest.router import docs as ingest_docs
@@ -31,7 +32,7 @@ ingestion routes; site owners read transcripts and analytics with
 """
 
 
-NOT_YET_ENFORCED = ("write_keys", "cors_origins", "ingest_rate_limit")
+NOT_YET_ENFORCED = ("write_keys", "ingest_rate_limit")
 
 
 @asynccontextmanager
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
-    app.router.routes.extend(ingest_routes)
+    app.add_middleware(SecurityHeaders)
+    app.router.routes.extend(ingest_routes(app.state.settings.cors_origins))
     routers = (analytics_router, exports_router, history_router, reports_router, health_router)
     for router in routers:
         app.include_router(router)

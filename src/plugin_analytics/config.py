@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from plugin_analytics.reports.cron import cron_trigger
 
+ORIGIN_PATTERN = re.compile(r"^https?://[^/\s?#]+$")
 RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 
 CommaList = Annotated[list[str], NoDecode]
@@ -89,6 +90,16 @@ class Settings(BaseSettings):
             cron_trigger(value, "UTC")
         except ValueError as exc:
             raise ValueError(f"not a cron expression ({exc})") from exc
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def valid_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not ORIGIN_PATTERN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port] with no path, or *"
+                )
         return value
 
     @field_validator("report_recipients")

@@ -6,6 +6,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from plugin_analytics.headers import SECURITY_HEADERS
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,7 +61,10 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "internal server error"}, status_code=500)
+    # Answered outside the middleware stack (Starlette's ServerErrorMiddleware): add the
+    # security headers here.
+    headers = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
+    return JSONResponse({"detail": "internal server error"}, status_code=500, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import TypeAdapter
-from starlette.responses import Response
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin_analytics.errors import APIError, error_response
 from plugin_analytics.ingest.body import parse_json, read_limited
@@ -56,6 +57,10 @@ class IngestEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
         response: Response
+        if scope["method"] != "POST":  # an OPTIONS request that is not a CORS preflight
+            response = PlainTextResponse("Method Not Allowed", 405, {"Allow": "POST, OPTIONS"})
+            await response(scope, receive, send)
+            return
         try:
             body = await read_limited(scope, receive, state.settings.max_body_bytes)
             response = Response(
@@ -66,10 +71,29 @@ class IngestEndpoint:
         await response(scope, receive, send)
 
 
-routes = [
-    Route("/client/update", IngestEndpoint(store_event), methods=["POST"]),
-    Route("/client/batch", IngestEndpoint(store_batch), methods=["POST"]),
-]
+# What a browser may send to ingestion: JSON, and the write key as a header or Basic auth.
+CORS_HEADERS = ["Content-Type", "X-Write-Key", "Authorization"]
+CORS_MAX_AGE_S = 86_400
+
+
+def routes(cors_origins: list[str]) -> list[Route]:
+    """The ingestion routes, answering CORS for `cors_origins` (`*`: any origin). Only these
+    routes do: read and admin routes never send CORS headers."""
+    return [
+        Route(path, _with_cors(IngestEndpoint(handle), cors_origins), methods=["POST", "OPTIONS"])
+        for path, handle in (("/client/update", store_event), ("/client/batch", store_batch))
+    ]
+
+
+def _with_cors(endpoint: IngestEndpoint, origins: list[str]) -> ASGIApp:
+    return CORSMiddleware(
+        endpoint,
+        allow_origins=origins,
+        allow_methods=["POST"],
+        allow_headers=CORS_HEADERS,
+        max_age=CORS_MAX_AGE_S,
+    )
+
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON or headers"},
