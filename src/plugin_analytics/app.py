@@ -11,7 +11,7 @@ from plugin_analytics import __version__
 from plugin_analytics.analytics.router import router as analytics_router
 from plugin_analytics.config import Settings, get_settings
 from plugin_analytics.db.engine import build_engine
-from plugin_analytics.errors import install_error_handlers
+from plugin_analytics.errors import APIError, install_error_handlers
 from plugin_analytics.exports.router import router as exports_router
 from plugin_analytics.headers import SecurityHeaders
 from plugin_analytics.health import router as health_router
@@ -22,6 +22,7 @@ from plugin_analytics.ingest.writer import EventWriter
 from plugin_analytics.openapi import install_openapi
 from plugin_analytics.reports.router import router as reports_router
 from plugin_analytics.reports.schedule import ReportSchedule
+from plugin_analytics.reports.service import sender_of
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ def _report_schedule(engine: Engine, settings: Settings) -> ReportSchedule | Non
         return None
     if not settings.email_configured:
         logger.info("weekly reports are off: set EMAIL_HOST and REPORT_RECIPIENTS to send them")
+        return None
+    try:
+        sender_of(settings)
+    except APIError as exc:
+        logger.warning("weekly reports are off: %s", exc.detail)
         return None
     schedule = ReportSchedule(engine, settings)
     schedule.start()

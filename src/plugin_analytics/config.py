@@ -165,7 +165,10 @@ def mailbox(text: str) -> str:
     if not address:
         raise ValueError(f"{text!r} is not an email address")
     try:
-        checked = validate_email(address, check_deliverability=False).normalized
+        # ASCII only (an internationalised domain becomes punycode): most SMTP servers and
+        # the email package's headers take nothing else.
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        checked = valid.ascii_email or valid.normalized
     except EmailNotValidError as exc:
         raise ValueError(f"{address!r} is not an email address ({exc})") from None
     return str(Address(display_name=name, addr_spec=checked)) if name else checked

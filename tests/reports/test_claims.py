@@ -261,7 +261,7 @@ def test_a_failed_send_backs_off_for_the_schedule_only(engine: Engine) -> None:
     fifth = _granted(_claim(engine, _now(), trigger="manual", force=True))
     finish(engine, fifth, now=_now(), error="w")
     assert _report(engine)["attempts"] == 5
-    assert week_status(engine, WEEK) == Taken("backoff", "w")
+    assert week_status(engine, WEEK) == Taken("sent")  # a failed resend: still sent
 
     history = [
         (a["week_start"], a["trigger"], a["forced"], a["status"], a["error"])
@@ -291,3 +291,22 @@ def test_the_lease_outlasts_the_slowest_send_the_settings_allow() -> None:
     assert lease_for(settings(30, 2)) == timedelta(minutes=1) + 10 * timedelta(seconds=30)
     assert lease_for(settings(300, 1)) == timedelta(minutes=1) + 9 * timedelta(seconds=300)
     assert lease_for(settings(5, 1)) == LEASE  # never shorter than 5 minutes
+
+
+def test_a_failed_resend_of_a_sent_week_leaves_it_sent(engine: Engine) -> None:
+    first = _granted(_claim(engine, _now()))
+    assert finish(engine, first, now=_now()) == "sent"
+    resend = _granted(_claim(engine, _now(), force=True))
+    assert finish(engine, resend, now=_now(), error="SMTP down") == "sent"
+    assert week_status(engine, WEEK) == Taken("sent")
+    assert _report(engine)["next_attempt_at"] is None
+    assert _claim(engine, _now(), trigger="schedule") == Taken("sent")
+    assert [a["status"] for a in _attempts(engine)] == ["sent", "failed"]
+
+
+def test_finishing_a_claim_that_was_taken_over_settles_nothing(engine: Engine) -> None:
+    old = _granted(_claim(engine, _now()))
+    _set_report(engine, lease_until=_now() - timedelta(seconds=1))
+    new = _granted(_claim(engine, _now()))
+    assert finish(engine, old, now=_now(), error="late") is None
+    assert finish(engine, new, now=_now()) == "sent"

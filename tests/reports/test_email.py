@@ -14,14 +14,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import trustme
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from asgi_lifespan import LifespanManager
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import Settings, load_settings
 from tests.conftest import ADMIN, ADMIN_KEY
 from tests.helpers import event
-from tests.reports import smtp as smtp_module
 from tests.reports.smtp import SmtpServer
 
 pytestmark = pytest.mark.anyio
@@ -189,6 +187,9 @@ def message_parts(message: EmailMessage) -> dict[str, EmailMessage]:
     alternative, csv = message.iter_parts()
     text, related = alternative.iter_parts()  # type: ignore[attr-defined]
     html, png = related.iter_parts()
+    # Shown in the HTML, not listed as an attachment; the CSV is the attachment.
+    assert png.get_content_disposition() == "inline"  # type: ignore[union-attr]
+    assert csv.get_content_disposition() == "attachment"
     return {"text": text, "html": html, "png": png, "csv": csv}  # type: ignore[dict-item]
 
 
@@ -551,25 +552,9 @@ async def test_smtp_refusing_the_message_is_a_502(
     assert [a["status"] for a in await history(report_client)] == ["failed", "failed"]
 
 
-def _answering_authenticator(
-    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
-) -> AuthResult:
-    """The fixture's check, answering a failure with 535: tests/reports/smtp.py returns
-    AuthResult(success=False) whose `handled` defaults to True, so aiosmtpd sends no reply at
-    all and the client times out instead of seeing the refusal."""
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        smtp_module.USER.encode(),
-        smtp_module.PASSWORD.encode(),
-    )
-    return AuthResult(success=ok, handled=False)
-
-
 async def test_wrong_smtp_password_is_a_502_naming_the_login(
-    database_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    database_url: str, smtp: SmtpServer
 ) -> None:
-    smtp.stop()
-    monkeypatch.setattr(smtp_module, "_authenticate", _answering_authenticator)
-    smtp.start()
     settings = settings_for(database_url, **{**smtp.settings(), "email_password": "not-it"})
     async with client_for(settings) as client:
         await ingest(client, week_events(report_monday()))
@@ -587,7 +572,7 @@ async def test_wrong_smtp_password_is_a_502_naming_the_login(
             f"SMTP server localhost:{smtp.port} refused the login for 'reports@example.com': "
             "535 5.7.8 Authentication credentials invalid"
         )
-    # The right password through the same (patched) server is accepted.
+    # The right password is accepted.
     async with client_for(settings_for(database_url, **smtp.settings())) as client:
         assert (await send(client)).json()["status"] == "report_sent"
     assert len(smtp.received) == 1
@@ -631,3 +616,31 @@ async def test_without_email_host_nothing_is_claimed(database_url: str) -> None:
         assert response.status_code == 409
         assert "EMAIL_HOST" in response.json()["detail"]
         assert await history(client) == []
+
+
+async def test_a_failed_forced_resend_leaves_the_week_sent(
+    report_client: httpx.AsyncClient, smtp: SmtpServer
+) -> None:
+    await ingest(report_client, week_events(report_monday()))
+    assert (await send(report_client)).json()["status"] == "report_sent"
+    smtp.stop()
+    response = await report_client.post("/reports/weekly?force=true", headers=ADMIN)
+    assert response.status_code == 502
+    assert response.json()["detail"].endswith("; the week was sent before, so it is not retried")
+    smtp.start()
+    # Neither a person asking nor the schedule sends the week again.
+    assert (await send(report_client)).json()["status"] == "already_sent"
+    assert len(smtp.received) == 1
+    assert [a["status"] for a in await history(report_client)] == ["failed", "sent"]
+
+
+async def test_a_non_ascii_smtp_password_is_a_502_saying_so(
+    database_url: str, smtp: SmtpServer
+) -> None:
+    settings = settings_for(database_url, **{**smtp.settings(), "email_password": "pässwörd"})
+    async with client_for(settings) as client:
+        await ingest(client, week_events(report_monday()))
+        response = await send(client)
+    assert response.status_code == 502
+    assert "EMAIL_USER and EMAIL_PASSWORD must be ASCII" in response.json()["detail"]
+    assert smtp.received == []

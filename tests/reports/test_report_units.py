@@ -559,3 +559,13 @@ def test_backoff_doubles_from_a_minute_to_an_hour(attempts: int, minutes: int) -
 @pytest.mark.parametrize("attempts", [42, 1000])
 def test_backoff_stays_an_hour_after_many_failures(attempts: int) -> None:
     assert backoff(attempts) == timedelta(hours=1)
+
+
+def test_addresses_are_ascii_for_smtp() -> None:
+    # An internationalised domain is sent as punycode; a non-ASCII local part needs SMTPUTF8,
+    # which most servers and the email package's headers lack: refused at start-up.
+    assert mailbox("reports@bücher.de") == "reports@xn--bcher-kva.de"
+    with pytest.raises(ValueError):
+        mailbox("zoë@example.com")
+    with pytest.raises(SettingsError, match="  REPORT_RECIPIENTS: "):
+        load_settings(_env_file=None, report_recipients="zoë@example.com")

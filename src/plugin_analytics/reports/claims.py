@@ -170,23 +170,31 @@ def finish(
     now: datetime,
     error: str | None = None,
     note: str | None = None,
-) -> None:
+) -> str | None:
     """Record the outcome: sent (error None; `note` says which recipients the server refused)
-    or failed, with the time the schedule may retry."""
+    or failed, with the time the schedule may retry. A failed resend of a week that was sent
+    leaves it sent. Returns the week's new status (None: the claim was taken over)."""
     with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
         mine = and_(
             report_table.c.week_start == claim.week_start,
             report_table.c.claim_token == claim.token,
         )
         if error is None:
-            values = {"status": "sent", "sent_at": now, "next_attempt_at": None}
+            values: dict[str, object] = {"status": "sent", "sent_at": now, "next_attempt_at": None}
         else:
-            attempts = connection.execute(select(report_table.c.attempts).where(mine)).scalar()
-            values = {"status": "failed", "next_attempt_at": now + backoff(attempts or 1)}
+            row = connection.execute(
+                select(report_table.c.attempts, report_table.c.sent_at).where(mine)
+            ).first()
+            if row is not None and row.sent_at is not None:
+                values = {"status": "sent"}  # a failed resend: the week went out before
+            else:
+                attempts = row.attempts if row is not None else 1
+                values = {"status": "failed", "next_attempt_at": now + backoff(attempts)}
         # A claim that outlived its lease and was taken over is no longer ours to settle.
-        connection.execute(update(report_table).where(mine).values(**values))
+        settled = connection.execute(update(report_table).where(mine).values(**values)).rowcount
         connection.execute(
             update(report_attempt_table)
             .where(report_attempt_table.c.id == claim.attempt_id)
             .values(status="failed" if error else "sent", finished_at=now, error=error or note)
         )
+    return str(values["status"]) if settled else None

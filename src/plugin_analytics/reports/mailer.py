@@ -17,13 +17,14 @@ def send_email(message: EmailMessage, settings: Settings) -> dict[str, str]:
     host, port = settings.email_host or "", settings.email_port
     where = f"SMTP server {host}:{port}"
     try:
-        with _connect(settings) as smtp:
+        smtp = _connect(settings)
+        try:
             if settings.email_user:
-                password = (
-                    settings.email_password.get_secret_value() if settings.email_password else ""
-                )
-                smtp.login(settings.email_user, password)
+                secret = settings.email_password
+                smtp.login(settings.email_user, secret.get_secret_value() if secret else "")
             refused = smtp.send_message(message)
+        finally:
+            _quit(smtp)  # the message is delivered once DATA is accepted, whatever QUIT says
     except smtplib.SMTPAuthenticationError as exc:
         raise MailError(
             f"{where} refused the login for {settings.email_user!r}: {_reply(exc)}"
@@ -32,6 +33,8 @@ def send_email(message: EmailMessage, settings: Settings) -> dict[str, str]:
         raise MailError(f"{where} refused every recipient: {', '.join(exc.recipients)}") from exc
     except smtplib.SMTPResponseException as exc:
         raise MailError(f"{where} refused the message: {_reply(exc)}") from exc
+    except UnicodeError as exc:  # smtplib encodes the login as ASCII
+        raise MailError(f"EMAIL_USER and EMAIL_PASSWORD must be ASCII for {where}") from exc
     except (smtplib.SMTPException, OSError) as exc:  # refused, unreachable, timeout, TLS
         raise MailError(f"{where} is unavailable: {exc or type(exc).__name__}") from exc
     return {recipient: _reply_text(reply) for recipient, reply in refused.items()}
@@ -54,6 +57,13 @@ def _connect(settings: Settings) -> smtplib.SMTP:
         smtp.close()
         raise
     return smtp
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

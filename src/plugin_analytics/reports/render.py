@@ -150,7 +150,12 @@ def email_message(email: Email, *, sender: str, recipients: list[str]) -> EmailM
     html_part = message.get_body(("html",))
     assert isinstance(html_part, EmailMessage)
     html_part.add_related(
-        email.chart_png, "image", "png", cid=f"<{CHART_CID}>", filename="daily-chart.png"
+        email.chart_png,
+        "image",
+        "png",
+        cid=f"<{CHART_CID}>",
+        filename="daily-chart.png",
+        disposition="inline",  # shown in the HTML, not listed as an attachment
     )
     message.add_attachment(
         email.csv.encode(), "text", "csv", filename=email.csv_name, params={"charset": "utf-8"}

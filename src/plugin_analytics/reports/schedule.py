@@ -62,7 +62,9 @@ class ReportSchedule:
         now = datetime.now(UTC)
         try:
             if self.is_due(now) if check_due else self.had_events(now):
-                send_weekly_report(self._engine, self._settings, trigger="schedule", wait=False)
+                send_weekly_report(
+                    self._engine, self._settings, trigger="schedule", wait=False, now=now
+                )
         except APIError as exc:
             logger.warning("scheduled weekly report: %s", exc.detail)
         except Exception:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.config import Settings, mailbox
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 WAIT_FOR_OTHER_SENDER_S = 60.0
 BUILD_ALLOWANCE = timedelta(minutes=1)  # building and rendering take ~1 s at 10M events
 POLL_S = 0.2
+RECORD_TRIES, RECORD_RETRY_S = 5, 2.0
 
 
 class EmailNotConfigured(APIError):
@@ -132,19 +134,38 @@ def _deliver(engine: Engine, settings: Settings, week: DateRange, claim: Claim) 
         )
         refused = send_email(message, settings)
     except MailError as exc:
-        finish(engine, claim, now=_now(), error=str(exc))
+        status = finish(engine, claim, now=_now(), error=str(exc))
         logger.warning("weekly report for %s not sent: %s", week.start_date, exc)
+        if status == "sent":
+            raise ReportNotSent(
+                f"the report was not sent again: {exc}; the week was sent before, so it is not "
+                "retried"
+            ) from None
         raise ReportNotSent(f"the report was not sent: {exc}; it will be retried") from None
     except BaseException as exc:
         finish(engine, claim, now=_now(), error=f"internal error: {type(exc).__name__}")
         raise
     note = "refused by the server: " + ", ".join(f"{r} ({why})" for r, why in refused.items())
-    finish(engine, claim, now=_now(), note=note if refused else None)
+    _record_sent(engine, claim, note if refused else None)
     logger.info(
         "weekly report for %s sent to %d recipients",
         week.start_date,
         len(settings.report_recipients),
     )
+
+
+def _record_sent(engine: Engine, claim: Claim, note: str | None) -> None:
+    """The email is out: try hard to record it, or the week would be sent again once the lease
+    ran out."""
+    for attempt in range(RECORD_TRIES):
+        try:
+            finish(engine, claim, now=_now(), note=note)
+            return
+        except SQLAlchemyError:
+            if attempt == RECORD_TRIES - 1:
+                raise
+            logger.warning("recording the sent report failed; trying again", exc_info=True)
+            time.sleep(RECORD_RETRY_S)
 
 
 def _outcome_of_other_sender(
