@@ -24,7 +24,7 @@ from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.types import from_epoch_us
 from plugin_analytics.reports.render import render
-from plugin_analytics.reports.service import build_week, report_week
+from plugin_analytics.reports.service import build_week, daily_csv, report_week
 
 TARGET_S = 2.0
 
@@ -37,8 +37,8 @@ def bench(name: str, url: str, runs: int) -> None:
     week = report_week(settings, last + timedelta(microseconds=1))
 
     def build() -> int:
-        report, csv = build_week(engine, settings, week)
-        render(report, csv)
+        report = build_week(engine, settings, week)
+        render(report, daily_csv(report))
         return int(report.metrics["total_messages"])
 
     def count() -> int:

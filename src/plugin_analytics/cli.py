@@ -288,7 +288,7 @@ def report_preview(
     engine = build_engine(settings.sqlalchemy_url)
     try:
         _require_migrated(engine)
-        report, _ = build_week(engine, settings, report_week(settings))
+        report = build_week(engine, settings, report_week(settings))
     finally:
         engine.dispose()
     out.write_text(preview_html(report), encoding="utf-8")

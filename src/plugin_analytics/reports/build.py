@@ -17,7 +17,7 @@ from plugin_analytics.analytics.queries import (
     cta_stats,
     opening_messages,
 )
-from plugin_analytics.analytics.ranges import DateRange, buckets
+from plugin_analytics.analytics.ranges import Bucket, DateRange, buckets
 from plugin_analytics.analytics.schemas import Metrics
 
 TOP_CTAS = 5
@@ -52,8 +52,12 @@ class Change:
 
 @dataclass(frozen=True)
 class Day:
-    day: date
+    bucket: Bucket  # the local day, midnight to midnight
     metrics: dict[str, int | float]
+
+    @property
+    def day(self) -> date:
+        return self.bucket.start.date()
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def build_report(connection: Connection, week: DateRange, site_name: str) -> Wee
     before = Metrics.of(activity_in(connection, previous.start_us, previous.end_us))
     day_buckets = buckets(week, "day")
     days = [
-        Day(bucket.start.date(), Metrics.of(activity))
+        Day(bucket, Metrics.of(activity))
         for bucket, activity in zip(
             day_buckets, activity_per_bucket(connection, day_buckets), strict=True
         )

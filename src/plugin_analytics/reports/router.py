@@ -72,7 +72,7 @@ def send_weekly(
 def preview_weekly(request: Request, engine: EngineDep) -> HTMLResponse:
     """The HTML of the next report (the last complete week), as the email will show it."""
     settings = _settings(request)
-    report, _ = build_week(engine, settings, report_week(settings))
+    report = build_week(engine, settings, report_week(settings))
     return HTMLResponse(
         preview_html(report),
         headers={"Content-Security-Policy": PREVIEW_POLICY, "Cache-Control": "no-store"},

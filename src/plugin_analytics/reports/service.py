@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.config import Settings, mailbox
 from plugin_analytics.errors import APIError
-from plugin_analytics.exports.summary import summary_csv
+from plugin_analytics.exports.summary import buckets_csv
 from plugin_analytics.reports.build import WeeklyReport, build_report, last_complete_week
 from plugin_analytics.reports.claims import (
     LEASE,
@@ -67,14 +67,17 @@ def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
     return last_complete_week(now or datetime.now(UTC), ZoneInfo(settings.report_timezone))
 
 
-def build_week(engine: Engine, settings: Settings, week: DateRange) -> tuple[WeeklyReport, str]:
-    """The report's data and its daily CSV, from one consistent view (PostgreSQL: repeatable
-    read)."""
+def build_week(engine: Engine, settings: Settings, week: DateRange) -> WeeklyReport:
+    """The report's data, from one consistent view (PostgreSQL: repeatable read)."""
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     with engine.connect().execution_options(**options) as connection, connection.begin():
-        return build_report(connection, week, settings.site_name), summary_csv(
-            connection, week, "day"
-        )
+        return build_report(connection, week, settings.site_name)
+
+
+def daily_csv(report: WeeklyReport) -> str:
+    """The attachment: GET /analytics/export/summary?interval=day of the week, from the days
+    the report read already."""
+    return buckets_csv((day.bucket, day.metrics) for day in report.days)
 
 
 def sender_of(settings: Settings) -> str:
@@ -128,9 +131,11 @@ def send_weekly_report(
 
 def _deliver(engine: Engine, settings: Settings, week: DateRange, claim: Claim) -> None:
     try:
-        report, csv = build_week(engine, settings, week)
+        report = build_week(engine, settings, week)
         message = email_message(
-            render(report, csv), sender=sender_of(settings), recipients=settings.report_recipients
+            render(report, daily_csv(report)),
+            sender=sender_of(settings),
+            recipients=settings.report_recipients,
         )
         refused = send_email(message, settings)
     except MailError as exc:
