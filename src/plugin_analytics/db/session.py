@@ -25,8 +25,12 @@ SessionDep = Annotated[Session, Depends(get_session)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
+def snapshot_options(dialect_name: str) -> dict[str, str]:
+    """Execution options that give every query of a report one consistent view: PostgreSQL
+    needs repeatable read; a SQLite transaction is a snapshot already."""
+    return {"isolation_level": "REPEATABLE READ"} if dialect_name == "postgresql" else {}
+
+
 def snapshot(session: Session) -> Connection:
-    """One consistent view for all the queries of a report (PostgreSQL: repeatable read)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    return session.connection()
+    """A request session's connection with snapshot_options."""
+    return session.connection(execution_options=snapshot_options(session.get_bind().dialect.name))

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.config import Settings, mailbox
+from plugin_analytics.db.session import snapshot_options
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports.summary import buckets_csv
 from plugin_analytics.reports.build import WeeklyReport, build_report, last_complete_week
@@ -69,7 +70,7 @@ def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
 
 def build_week(engine: Engine, settings: Settings, week: DateRange) -> WeeklyReport:
     """The report's data, from one consistent view (PostgreSQL: repeatable read)."""
-    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    options = snapshot_options(engine.dialect.name)
     with engine.connect().execution_options(**options) as connection, connection.begin():
         return build_report(connection, week, settings.site_name)
 
