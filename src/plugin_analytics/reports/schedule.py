@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, exists, select
 
+from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.config import Settings
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.types import from_epoch_us
@@ -60,8 +61,9 @@ class ReportSchedule:
 
     def _send(self, *, check_due: bool) -> None:
         now = datetime.now(UTC)
+        week = report_week(self._settings, now)
         try:
-            if self.is_due(now) if check_due else self.had_events(now):
+            if self._is_due(week, now) if check_due else self._had_events(week):
                 send_weekly_report(
                     self._engine, self._settings, trigger="schedule", wait=False, now=now
                 )
@@ -73,7 +75,9 @@ class ReportSchedule:
     def is_due(self, now: datetime) -> bool:
         """The last complete week's scheduled time has passed, it is not sent, and the site had
         events before it ended."""
-        week = report_week(self._settings, now)
+        return self._is_due(report_week(self._settings, now), now)
+
+    def _is_due(self, week: DateRange, now: datetime) -> bool:
         week_end = from_epoch_us(week.end_us).astimezone(self._tz)
         scheduled = self._trigger.get_next_fire_time(None, week_end)
         if scheduled is None or scheduled > now:
@@ -81,15 +85,14 @@ class ReportSchedule:
         status = week_status(self._engine, week.start_date)
         if status is not None and status.status == "sent":
             return False
-        return self.had_events(now)
+        return self._had_events(week)
 
-    def had_events(self, now: datetime) -> bool:
-        """Whether any event happened before the last complete week ended: a new installation
-        gets no report of the week before it was set up."""
-        week_end_us = report_week(self._settings, now).end_us
+    def _had_events(self, week: DateRange) -> bool:
+        """Whether any event happened before `week` ended: a new installation gets no report
+        of the week before it was set up."""
         with self._engine.connect() as connection:
             return bool(
                 connection.execute(
-                    select(exists().where(event_table.c.occurred_at < from_epoch_us(week_end_us)))
+                    select(exists().where(event_table.c.occurred_at < from_epoch_us(week.end_us)))
                 ).scalar()
             )
