@@ -4,11 +4,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from plugin_analytics.app import create_app
 from plugin_analytics.config import SettingsError, load_settings
-from tests.conftest import ADMIN, ADMIN_KEY
+from tests.conftest import ADMIN, ADMIN_KEY, client_for
 from tests.helpers import event, stored_events
 
 pytestmark = pytest.mark.anyio
@@ -25,11 +23,8 @@ async def cors_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         admin_api_key=ADMIN_KEY,
         cors_origins=f"{SITE}, http://localhost:3000",
     )
-    application = create_app(settings)
-    async with LifespanManager(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
+    async with client_for(settings) as http:
+        yield http
 
 
 def preflight(origin: str, headers: str = "content-type") -> dict[str, str]:

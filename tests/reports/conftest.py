@@ -2,16 +2,14 @@
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import trustme
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
-from plugin_analytics.app import create_app
 from plugin_analytics.config import Settings, load_settings
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, client_for
 from tests.reports.smtp import SmtpServer, ca_bundle
 
 
@@ -40,8 +38,8 @@ def smtp(ca: trustme.CA, trust_ca: Path) -> Iterator[SmtpServer]:
     server.stop()
 
 
-@pytest.fixture
-def report_settings(database_url: str, smtp: SmtpServer) -> Settings:
+def settings_for(database_url: str, **email: Any) -> Settings:
+    """The report tests' site (Acme Shop, Europe/Paris, schedule off) with these EMAIL_* etc."""
     return load_settings(
         _env_file=None,
         database_url=database_url,
@@ -49,19 +47,11 @@ def report_settings(database_url: str, smtp: SmtpServer) -> Settings:
         scheduler_enabled=False,
         site_name="Acme Shop",
         report_timezone="Europe/Paris",
-        **smtp.settings(),
+        **email,
     )
 
 
 @pytest.fixture
-async def report_app(report_settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(report_settings)
-    async with LifespanManager(application):
-        yield application
-
-
-@pytest.fixture
-async def report_client(report_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=report_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+async def report_client(database_url: str, smtp: SmtpServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(settings_for(database_url, **smtp.settings())) as http:
         yield http

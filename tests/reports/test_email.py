@@ -4,8 +4,6 @@ and the message it received parsed and checked against the analytics endpoints."
 
 import base64
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -14,12 +12,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import trustme
-from asgi_lifespan import LifespanManager
 
-from plugin_analytics.app import create_app
-from plugin_analytics.config import Settings, load_settings
-from tests.conftest import ADMIN, ADMIN_KEY
+from tests.conftest import ADMIN, client_for
 from tests.helpers import event
+from tests.reports.conftest import settings_for
 from tests.reports.smtp import SmtpServer
 
 pytestmark = pytest.mark.anyio
@@ -206,27 +202,6 @@ def check_delivery(smtp: SmtpServer, count: int = 1) -> EmailMessage:
 
 
 # --- apps of our own (other SMTP modes, other credentials) ---------------------------------
-
-
-@asynccontextmanager
-async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    application = create_app(settings)
-    async with LifespanManager(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
-
-
-def settings_for(database_url: str, **email: Any) -> Settings:
-    return load_settings(
-        _env_file=None,
-        database_url=database_url,
-        admin_api_key=ADMIN_KEY,
-        scheduler_enabled=False,
-        site_name="Acme Shop",
-        report_timezone="Europe/Paris",
-        **email,
-    )
 
 
 # --- the report ----------------------------------------------------------------------------
