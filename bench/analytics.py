@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -148,6 +148,21 @@ def postgres_database(server: PostgresServer, size: int, seed: int) -> str:
         done.touch()
     migrate(server.url(name))  # a database kept from an older release gets its new tables
     return server.url(name)
+
+
+def kept_databases(
+    size: int, seed: int, *, sqlite: bool = True, postgres: bool = True
+) -> Iterator[tuple[str, str]]:
+    """(name, url) of the kept SQLite and PostgreSQL databases of `size` events, made on first
+    use. The kept PostgreSQL server runs while the loop body holds its database."""
+    if sqlite:
+        yield "sqlite", sqlite_database(size, seed)
+    if postgres:
+        server = KeptPostgres(DATA / "postgres").start()
+        try:
+            yield "postgresql", postgres_database(server, size, seed)
+        finally:
+            server.stop()
 
 
 def data_range(url: str) -> tuple[date, date]:

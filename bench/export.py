@@ -24,7 +24,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.analytics import ADMIN_KEY, DATA, KeptPostgres, postgres_database, sqlite_database
+from bench.analytics import ADMIN_KEY, kept_databases
 from bench.ingest import Server
 
 SPEED_TARGET = 0.5
@@ -159,14 +159,11 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
-    if not args.no_sqlite:
-        bench("sqlite", sqlite_database(args.size, 0), args.events)
-    if not args.no_postgres:
-        server = KeptPostgres(DATA / "postgres").start()
-        try:
-            bench("postgresql", postgres_database(server, args.size, 0), args.events)
-        finally:
-            server.stop()
+    databases = kept_databases(
+        args.size, 0, sqlite=not args.no_sqlite, postgres=not args.no_postgres
+    )
+    for name, url in databases:
+        bench(name, url, args.events)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,7 @@ Usage: python bench/report.py [--size 10000000] [--runs 5] [--no-postgres]
 """
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.analytics import DATA, KeptPostgres, postgres_database, sqlite_database
+from bench.analytics import kept_databases, timed
 from plugin_analytics.config import load_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import event_table
@@ -52,14 +49,11 @@ def bench(name: str, url: str, runs: int) -> None:
                 ).scalar_one()
             )
 
-    build(), count()  # warm: caches, imports, the chart's fonts
-    build_times, count_times = [], []
-    for _ in range(runs):
-        build_times.append(_timed(build))
-        count_times.append(_timed(count))
+    # One warm-up call each: caches, imports, the chart's fonts.
+    count_timing, events = timed(count, runs, warmup=1)
+    build_timing, _ = timed(build, runs, warmup=1)
     engine.dispose()
-    events = count()
-    build_s, count_s = statistics.median(build_times), statistics.median(count_times)
+    build_s, count_s = build_timing.p50_ms / 1000, count_timing.p50_ms / 1000
     label = f"{name:>10}  report"
     print(f"{label}  week {week.start_date} to {week.end_date}: {events:,} events")
     print(f"{label}  plain count of the week's events   {count_s * 1000:8.1f} ms")
@@ -70,12 +64,6 @@ def bench(name: str, url: str, runs: int) -> None:
     )
 
 
-def _timed(call: Callable[[], object]) -> float:
-    began = time.perf_counter()
-    call()
-    return time.perf_counter() - began
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=10_000_000, help="the kept database to use")
@@ -83,14 +71,11 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
-    if not args.no_sqlite:
-        bench("sqlite", sqlite_database(args.size, 0), args.runs)
-    if not args.no_postgres:
-        server = KeptPostgres(DATA / "postgres").start()
-        try:
-            bench("postgresql", postgres_database(server, args.size, 0), args.runs)
-        finally:
-            server.stop()
+    databases = kept_databases(
+        args.size, 0, sqlite=not args.no_sqlite, postgres=not args.no_postgres
+    )
+    for name, url in databases:
+        bench(name, url, args.runs)
 
 
 if __name__ == "__main__":
