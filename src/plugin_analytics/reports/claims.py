@@ -77,7 +77,9 @@ def claim_week(
                 )
             )
             if taken.rowcount != 1:
-                return _why_taken(connection, week_start, now)
+                held = _status(connection, week_start)
+                assert held is not None  # the INSERT found the row
+                return held
             _close_abandoned_attempts(connection, week_start, now)
         attempt_id = connection.execute(
             insert(report_attempt_table)
@@ -130,17 +132,6 @@ def _insert_claim(
     return inserted.first() is not None
 
 
-def _why_taken(connection: Connection, week_start: date, now: datetime) -> Taken:
-    status = connection.execute(
-        select(report_table.c.status).where(report_table.c.week_start == week_start)
-    ).scalar_one()
-    if status == "sent":
-        return Taken("sent")
-    if status == "failed":
-        return Taken("backoff", _last_error(connection, week_start))
-    return Taken("sending")
-
-
 def _last_error(connection: Connection, week_start: date) -> str | None:
     attempt = report_attempt_table
     return connection.execute(
@@ -154,13 +145,18 @@ def _last_error(connection: Connection, week_start: date) -> str | None:
 def week_status(engine: Engine, week_start: date) -> Taken | None:
     """Where the week stands now (None: never tried)."""
     with engine.connect() as connection:
-        status = connection.execute(
-            select(report_table.c.status).where(report_table.c.week_start == week_start)
-        ).scalar_one_or_none()
-        if status is None:
-            return None
-        error = _last_error(connection, week_start) if status == "failed" else None
-    return Taken("backoff" if status == "failed" else status, error)
+        return _status(connection, week_start)
+
+
+def _status(connection: Connection, week_start: date) -> Taken | None:
+    status = connection.execute(
+        select(report_table.c.status).where(report_table.c.week_start == week_start)
+    ).scalar_one_or_none()
+    if status is None:
+        return None
+    if status == "failed":
+        return Taken("backoff", _last_error(connection, week_start))
+    return Taken(status)
 
 
 def finish(
