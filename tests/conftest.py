@@ -56,8 +56,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _empty_postgres(url: str) -> str:
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE event, rollup, rollup_delta, user_key, session_key, report, report_attempt "
-            "RESTART IDENTITY"
+            "TRUNCATE event, rollup, rollup_delta, user_key, session_key, report, report_attempt, "
+            "api_key, audit_log RESTART IDENTITY"
         )
     return url
 

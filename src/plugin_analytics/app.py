@@ -6,8 +6,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from plugin_analytics import __version__
+from plugin_analytics.access.ratelimit import RateLimit
+from plugin_analytics.access.ring import KeyRing
+from plugin_analytics.access.router import router as access_router
+from plugin_analytics.analytics.retention import RetentionSchedule
 from plugin_analytics.analytics.router import router as analytics_router
 from plugin_analytics.config import Settings, get_settings
 from plugin_analytics.db.engine import build_engine
@@ -33,27 +38,33 @@ ingestion routes; site owners read transcripts and analytics with
 """
 
 
-NOT_YET_ENFORCED = ("write_keys", "ingest_rate_limit")
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    for name in NOT_YET_ENFORCED:
-        if getattr(settings, name):
-            logger.warning("%s is set, but this release does not enforce it yet", name.upper())
     engine = build_engine(settings.sqlalchemy_url)
     # The writer has its own engine, so that a burst of reads can never hold up ingestion.
     writer_engine = build_engine(settings.sqlalchemy_url)
     writer = EventWriter(writer_engine)
     await writer.start()
-    app.state.engine, app.state.writer = engine, writer
+    keys = KeyRing(engine, settings)
+    await keys.start()
+    app.state.engine, app.state.writer, app.state.keys = engine, writer, keys
+    app.state.rate_limit = (
+        RateLimit(settings.ingest_rate_limit) if settings.ingest_rate_limit else None
+    )
     schedule = _report_schedule(engine, settings)
+    retention = None
+    if settings.retention_days and settings.scheduler_enabled:
+        retention = RetentionSchedule(engine, settings.retention_days)
+        retention.start()
     try:
         yield
     finally:
         if schedule:
             schedule.stop()
+        if retention:
+            retention.stop()
+        await keys.stop()
         await writer.stop()
         writer_engine.dispose()
         engine.dispose()
@@ -83,8 +94,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
+    if app.state.settings.trusted_proxies:  # the client address from X-Forwarded-For
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=app.state.settings.trusted_proxies)
     app.router.routes.extend(ingest_routes(app.state.settings.cors_origins))
-    routers = (analytics_router, exports_router, history_router, reports_router, health_router)
+    routers = (
+        analytics_router,
+        exports_router,
+        history_router,
+        reports_router,
+        access_router,
+        health_router,
+    )
     for router in routers:
         app.include_router(router)
     install_openapi(app, ingest_docs.routes)

@@ -2,6 +2,8 @@
 
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -16,10 +18,13 @@ from alembic.script import ScriptDirectory
 from dotenv import dotenv_values, set_key
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from plugin_analytics import demo as demo_data
+from plugin_analytics.access.keys import create_key, list_keys, revoke_key
+from plugin_analytics.analytics.retention import apply_retention, retention_cut
 from plugin_analytics.config import Settings, SettingsError, get_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import APIError
@@ -91,7 +96,12 @@ def serve(
     else:
         console.print("Read endpoints: Authorization: Bearer <ADMIN_API_KEY from .env>")
     uvicorn.run(
-        "plugin_analytics.app:create_app", factory=True, host=host, port=port, workers=workers
+        "plugin_analytics.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,  # the app trusts X-Forwarded-For from TRUSTED_PROXIES only
     )
 
 
@@ -140,6 +150,18 @@ def _load_with_progress(engine: Engine, plan: demo_data.DemoPlan) -> demo_data.L
             progress.update(task, advance=stored, rate=rate)
 
         return demo_data.load(engine, demo_data.generate(plan), on_chunk=advance)
+
+
+@contextmanager
+def _database() -> Iterator[Engine]:
+    """An engine on the configured, migrated database, for one command."""
+    settings = _settings_or_exit()
+    engine = build_engine(settings.sqlalchemy_url)
+    try:
+        _require_migrated(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _require_migrated(engine: Engine) -> None:
@@ -262,16 +284,12 @@ def report_send(
     force: Annotated[bool, typer.Option(help="Send again even if this week was sent.")] = False,
 ) -> None:
     """Email the last complete week's report now (once per week, as POST /reports/weekly)."""
-    settings = _settings_or_exit()
-    engine = build_engine(settings.sqlalchemy_url)
     try:
-        _require_migrated(engine)
-        outcome = send_weekly_report(engine, settings, trigger="cli", force=force)
+        with _database() as engine:
+            outcome = send_weekly_report(engine, get_settings(), trigger="cli", force=force)
     except APIError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
     week = f"{outcome.week.start_date} to {outcome.week.end_date}"
     if outcome.status == "already_sent":
         console.print(f"The report for {week} was already sent (--force sends it again).")
@@ -284,14 +302,79 @@ def report_preview(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
 ) -> None:
     """Write the next report's HTML to a file, to open in a browser. Sends nothing."""
-    settings = _settings_or_exit()
-    engine = build_engine(settings.sqlalchemy_url)
-    try:
-        _require_migrated(engine)
+    with _database() as engine:
+        settings = get_settings()
         report = build_week(engine, settings, report_week(settings))
-    finally:
-        engine.dispose()
     out.write_text(preview_html(report), encoding="utf-8")
     console.print(
         f"Wrote the report for {report.week.start_date} to {report.week.end_date} to {out}."
     )
+
+
+keys_app = typer.Typer(
+    help="Write keys (ingestion) and admin keys (reading).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+class KeyKind(StrEnum):
+    write = "write"
+    admin = "admin"
+
+
+@keys_app.command("create")
+def keys_create(
+    kind: Annotated[KeyKind, typer.Option(help="write: send events; admin: read everything.")],
+    name: Annotated[str, typer.Option(help="A label, e.g. the site it is for.")] = "",
+) -> None:
+    """Make a key and print it once; only its digest is stored."""
+    with _database() as engine, engine.begin() as connection:
+        new = create_key(connection, kind.value, name.strip()[:100])
+    console.print(f"Created {new.kind} key {new.id}. It is shown only this once:")
+    console.print(new.key, markup=False, highlight=False, soft_wrap=True)
+    if new.kind == "write":
+        console.print(
+            "From now on ingestion requires a write key (workers pick this up within 5 s)."
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id (see `keys list`) or the key itself.")],
+) -> None:
+    """Revoke a key: every worker refuses it within 5 seconds."""
+    with _database() as engine, engine.begin() as connection:
+        revoked = revoke_key(connection, key.strip())
+    if revoked is None:
+        console.print("[red]No such key.[/red]")
+        raise typer.Exit(1)
+    console.print(f"Revoked {revoked['kind']} key {revoked['id']} ({revoked['prefix']}…).")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key made with the CLI (not WRITE_KEYS or ADMIN_API_KEY), without the secrets."""
+    with _database() as engine, engine.connect() as connection:
+        keys = list_keys(connection)
+    table = Table("id", "kind", "name", "key starts", "created", "revoked")
+    for row in keys:
+        revoked = row["revoked_at"]
+        table.add_row(
+            str(row["id"]), row["kind"], row["name"], f"{row['prefix']}…",
+            f"{row['created_at']:%Y-%m-%d %H:%M}", f"{revoked:%Y-%m-%d %H:%M}" if revoked else "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def retention(
+    days: Annotated[int | None, typer.Option(min=1, help="Default: RETENTION_DAYS.")] = None,
+) -> None:
+    """Delete events older than RETENTION_DAYS now (the server also does it daily)."""
+    days = days or get_settings().retention_days
+    if days is None:
+        console.print("[red]Set RETENTION_DAYS or pass --days.[/red]")
+        raise typer.Exit(2)
+    with _database() as engine:
+        deleted = apply_retention(engine, days)
+    console.print(f"Deleted {deleted} events from before {retention_cut(days):%Y-%m-%d} (UTC).")

@@ -4,10 +4,12 @@ import re
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import lru_cache
+from ipaddress import ip_network
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import SUPPORTED_REGIONS
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -39,6 +41,10 @@ class Settings(BaseSettings):
     write_keys: CommaList = []
     cors_origins: CommaList = []
     ingest_rate_limit: str = ""
+    trusted_proxies: CommaList = []
+    redact_pii: bool = False
+    redact_pii_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     openai_api_key: SecretStr | None = None
@@ -58,7 +64,9 @@ class Settings(BaseSettings):
     report_timezone: str = "UTC"
     scheduler_enabled: bool = True
 
-    @field_validator("write_keys", "cors_origins", "report_recipients", mode="before")
+    @field_validator(
+        "write_keys", "cors_origins", "report_recipients", "trusted_proxies", mode="before"
+    )
     @classmethod
     def split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -140,6 +148,38 @@ class Settings(BaseSettings):
     @classmethod
     def empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def empty_is_forever(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("write_keys")
+    @classmethod
+    def usable_write_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if not key.isascii() or not key.isprintable() or " " in key:
+                raise ValueError(
+                    "each key must be printable ASCII without spaces (it travels in a header)"
+                )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def valid_proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network (CIDR)") from None
+        return value
+
+    @field_validator("redact_pii_region")
+    @classmethod
+    def known_region(cls, value: str) -> str:
+        if value not in SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phone numbers are known for")
+        return value
 
     @property
     def email_configured(self) -> bool:

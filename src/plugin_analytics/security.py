@@ -1,21 +1,18 @@
-"""Who may read: the admin key guards every read/admin endpoint, and is never optional."""
+"""Who may read: an admin key guards every read/admin endpoint, and is never optional.
 
-import secrets
+An admin key is ADMIN_API_KEY or one made with `plugin-analytics keys create --kind admin`. A
+write key never opens these endpoints: it is public, since it ships in every page's JavaScript.
+"""
+
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from plugin_analytics.access.ring import KeyRing, Unauthorized
 from plugin_analytics.errors import APIError
 
-bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <ADMIN_API_KEY>`")
-
-
-class Unauthorized(APIError):
-    status_code = 401
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <admin key>`")
 
 
 class AdminKeyNotConfigured(APIError):
@@ -23,8 +20,9 @@ class AdminKeyNotConfigured(APIError):
 
     def __init__(self) -> None:
         super().__init__(
-            "reading is disabled because ADMIN_API_KEY is not set; set ADMIN_API_KEY in the "
-            "environment or in .env (make run creates one) and restart the server"
+            "reading is disabled because ADMIN_API_KEY is not set and no admin key was made with "
+            "`plugin-analytics keys create --kind admin`; set ADMIN_API_KEY in the environment "
+            "or in .env (make run creates one) and restart the server, or make a key"
         )
 
 
@@ -32,15 +30,13 @@ def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    """Pass only a request bearing the configured admin key (compared in constant time)."""
-    configured = request.app.state.settings.admin_api_key
-    if configured is None:
+    """Pass only a request bearing an admin key in force."""
+    ring: KeyRing = request.app.state.keys
+    if not ring.has_admin_key:
         raise AdminKeyNotConfigured()
     if credentials is None:
         raise Unauthorized("missing Authorization: Bearer <ADMIN_API_KEY> header")
-    expected = configured.get_secret_value().encode()
-    if not secrets.compare_digest(credentials.credentials.encode(), expected):
-        raise Unauthorized("invalid admin key")
+    ring.current.check_admin(credentials.credentials)
 
 
 AdminDep = Depends(require_admin)

@@ -159,6 +159,34 @@ class ReportAttempt(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+class ApiKey(SQLModel, table=True):
+    """A key made with `plugin-analytics keys create`: only its SHA-256 digest is kept, so the
+    key itself is shown once. A revoked key stays, so that its id and history remain."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    kind: str = Field(sa_column=Column(String(8), nullable=False))  # write | admin
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    prefix: str = Field(sa_column=Column(String(16), nullable=False))  # shown to tell keys apart
+    digest: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """Something done to the data or to access, recorded without the data it removed: an
+    erasure keeps when and how many rows, never whose."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    action: str = Field(sa_column=Column(String(32), nullable=False))
+    rows: int = Field(sa_column=Column(BigInteger, nullable=False))
+    detail: dict[str, Any] = Field(sa_column=Column(JSONDocument, nullable=False))
+
+
 event_table = Event.__table__  # type: ignore[attr-defined]
 user_key_table = UserKey.__table__  # type: ignore[attr-defined]
 session_key_table = SessionKey.__table__  # type: ignore[attr-defined]
@@ -166,3 +194,5 @@ rollup_table = Rollup.__table__  # type: ignore[attr-defined]
 rollup_delta_table = RollupDelta.__table__  # type: ignore[attr-defined]
 report_table = Report.__table__  # type: ignore[attr-defined]
 report_attempt_table = ReportAttempt.__table__  # type: ignore[attr-defined]
+api_key_table = ApiKey.__table__  # type: ignore[attr-defined]
+audit_table = AuditEntry.__table__  # type: ignore[attr-defined]

@@ -6,9 +6,9 @@ dependency solving or response serialisation. Their OpenAPI description comes fr
 FastAPI declarations of the same contract that are documented but never routed.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
 from pydantic import TypeAdapter
@@ -17,8 +17,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from plugin_analytics.access.ring import KeySet, header_write_key
+from plugin_analytics.analytics.retention import oldest_accepted
 from plugin_analytics.errors import APIError, error_response
-from plugin_analytics.ingest.body import parse_json, read_limited
+from plugin_analytics.ingest.body import InvalidBody, parse_json, read_limited
 from plugin_analytics.ingest.schemas import (
     BatchCreate,
     BatchStatus,
@@ -32,43 +34,110 @@ EVENT = TypeAdapter(ValidEvent)
 BATCH = TypeAdapter(BatchCreate)
 SUCCESS = b'{"status":"success"}'
 
-Handler = Callable[[EventWriter, bytes], Awaitable[bytes]]
+Body = TypeVar("Body", bound=Mapping[str, object])
 
 
-async def store_event(writer: EventWriter, body: bytes) -> bytes:
-    event = parse_json(EVENT, body)
-    await writer.write([event], datetime.now(UTC))
+async def store_event(writer: EventWriter, events: list[EventCreate]) -> bytes:
+    await writer.write(events, datetime.now(UTC))
     return SUCCESS
 
 
-async def store_batch(writer: EventWriter, body: bytes) -> bytes:
-    events = parse_json(BATCH, body)["events"]
+async def store_batch(writer: EventWriter, events: list[EventCreate]) -> bytes:
     result = await writer.write(events, datetime.now(UTC))
     status = BatchStatus(received=len(events), new=result.new, duplicates=result.duplicates)
     return status.model_dump_json().encode()
 
 
-class IngestEndpoint:
-    """An ASGI endpoint: read the body within the size limit, handle it, answer JSON."""
+def _one(event: EventCreate) -> list[EventCreate]:
+    return [event]
 
-    def __init__(self, handle: Handler) -> None:
-        self._handle = handle
+
+def _events_of_batch(batch: BatchCreate) -> list[EventCreate]:
+    return batch["events"]
+
+
+class IngestEndpoint(Generic[Body]):
+    """An ASGI endpoint: check the write key and the rate limit, read the body within the size
+    limit, validate it, store it, answer JSON.
+
+    A key sent in a header is checked before the body is read; a key in the body (`write_key`,
+    for sendBeacon, which cannot set headers) once the body is valid.
+    """
+
+    def __init__(
+        self,
+        adapter: TypeAdapter[Body],
+        events_of: Callable[[Body], list[EventCreate]],
+        store: Callable[[EventWriter, list[EventCreate]], Awaitable[bytes]],
+    ) -> None:
+        self._adapter = adapter
+        self._events_of = events_of
+        self._store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope["app"].state
         response: Response
         if scope["method"] != "POST":  # an OPTIONS request that is not a CORS preflight
             response = PlainTextResponse("Method Not Allowed", 405, {"Allow": "POST, OPTIONS"})
             await response(scope, receive, send)
             return
         try:
-            body = await read_limited(scope, receive, state.settings.max_body_bytes)
-            response = Response(
-                await self._handle(state.writer, body), 200, None, "application/json"
-            )
+            response = Response(await self._handle(scope, receive), 200, None, "application/json")
         except APIError as exc:
             response = error_response(exc)
         await response(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive) -> bytes:
+        state = scope["app"].state
+        keys: KeySet = state.keys.current
+        header_key = header_write_key(scope["headers"])
+        checked = header_key is not None or not keys.write_required
+        if checked:
+            self._admit(state, scope, keys.check_write(header_key))
+        body = parse_json(
+            self._adapter, await read_limited(scope, receive, state.settings.max_body_bytes)
+        )
+        if not checked:
+            body_key = body.get("write_key")  # validated: a str when present
+            self._admit(
+                state, scope, keys.check_write(body_key if isinstance(body_key, str) else None)
+            )
+        events = self._events_of(body)
+        if state.settings.retention_days:
+            _refuse_expired(events, "events" in body, state.settings.retention_days)
+        if state.settings.redact_pii:
+            _redact_messages(events, state.settings.redact_pii_region)
+        return await self._store(state.writer, events)
+
+    @staticmethod
+    def _admit(state: Any, scope: Scope, key_digest: str | None) -> None:
+        if state.rate_limit is not None:
+            client = scope.get("client")
+            state.rate_limit.hit(key_digest, client[0] if client else "unknown")
+
+
+def _refuse_expired(events: list[EventCreate], batch: bool, days: int) -> None:
+    """422 for an event older than RETENTION_DAYS: it would be deleted at the next run."""
+    oldest = oldest_accepted(days)
+    errors = [
+        {
+            "loc": ["body", "events", n, "timestamp"] if batch else ["body", "timestamp"],
+            "msg": f"is older than RETENTION_DAYS ({days} days), so it would not be kept",
+            "type": "value_error",
+        }
+        for n, event in enumerate(events)
+        if (timestamp := event.get("timestamp")) is not None and timestamp < oldest
+    ]
+    if errors:
+        raise InvalidBody(errors)
+
+
+def _redact_messages(events: list[EventCreate], region: str) -> None:
+    """REDACT_PII: mask e-mail addresses, phone and card numbers before anything is stored."""
+    from plugin_analytics.ingest.redact import redact  # TODO(wire): top-level once it lands
+
+    for event in events:
+        if "message" in event:
+            event["message"] = redact(event["message"], region)
 
 
 # What a browser may send to ingestion: JSON, and the write key as a header or Basic auth.
@@ -80,12 +149,15 @@ def routes(cors_origins: list[str]) -> list[Route]:
     """The ingestion routes, answering CORS for `cors_origins` (`*`: any origin). Only these
     routes do: read and admin routes never send CORS headers."""
     return [
-        Route(path, _with_cors(IngestEndpoint(handle), cors_origins), methods=["POST", "OPTIONS"])
-        for path, handle in (("/client/update", store_event), ("/client/batch", store_batch))
+        Route(path, _with_cors(endpoint, cors_origins), methods=["POST", "OPTIONS"])
+        for path, endpoint in (
+            ("/client/update", IngestEndpoint(EVENT, _one, store_event)),
+            ("/client/batch", IngestEndpoint(BATCH, _events_of_batch, store_batch)),
+        )
     ]
 
 
-def _with_cors(endpoint: IngestEndpoint, origins: list[str]) -> ASGIApp:
+def _with_cors(endpoint: ASGIApp, origins: list[str]) -> ASGIApp:
     return CORSMiddleware(
         endpoint,
         allow_origins=origins,

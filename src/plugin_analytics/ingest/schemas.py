@@ -21,6 +21,10 @@ MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_BATCH_EVENTS = 1000
 MAX_FUTURE_SKEW = timedelta(hours=24)
 # Pydantic also reads digit strings as Unix times, so "20260101" would become a 1970 date.
+WRITE_KEY_FIELD = (
+    "The write key, for clients that cannot set headers (sendBeacon); X-Write-Key or HTTP "
+    "Basic work too. Needed only when write keys are configured."
+)
 ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -160,6 +164,7 @@ class EventCreate(TypedDict):
     properties: NotRequired[
         Annotated[Properties, Field(description="Free-form JSON object, at most 16 KiB.")]
     ]
+    write_key: NotRequired[Annotated[str, Field(description=WRITE_KEY_FIELD)]]
 
 
 ValidEvent = Annotated[EventCreate, AfterValidator(_message_present)]
@@ -169,6 +174,7 @@ class BatchCreate(TypedDict):
     """Up to 1,000 events stored together, all or none."""
 
     events: Annotated[list[ValidEvent], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
+    write_key: NotRequired[Annotated[str, Field(description=WRITE_KEY_FIELD)]]
 
 
 class IngestStatus(BaseModel):

@@ -1,0 +1,37 @@
+"""GET /audit: what was erased, deleted by retention, or changed in access, and when."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from plugin_analytics.access.audit import entries
+from plugin_analytics.db.session import SessionDep
+from plugin_analytics.security import AdminDep
+
+router = APIRouter(tags=["privacy"], dependencies=[AdminDep])
+
+
+class AuditEntry(BaseModel):
+    at: datetime
+    action: str = Field(description="user_erased, retention, key_created or key_revoked.")
+    rows: int = Field(description="Rows the action removed or changed.")
+    detail: dict[str, Any] = Field(
+        description="Counts by kind and the action's parameters; never the erased data."
+    )
+
+
+class AuditLog(BaseModel):
+    entries: list[AuditEntry] = Field(description="Newest first.")
+
+
+@router.get("/audit", response_model=AuditLog)
+def audit_log(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> AuditLog:
+    """Erasures, retention runs and key changes, newest first."""
+    page = entries(session.connection(), limit, offset)
+    return AuditLog(entries=[AuditEntry(**row) for row in page])
