@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from plugin_analytics.analytics.retention import apply_retention
 from plugin_analytics.analytics.rollups import compact_all
 from plugin_analytics.db.engine import build_engine
 from tests.analytics import brute_force
@@ -344,5 +345,40 @@ async def test_reports_stay_exact_after_erasure(
     await erase(client, stored, scenario.erased[0])  # a repeat deletes nothing and changes nothing
     await check_all(client, stored, scenario)
     if scenario.late:
+        await post(client, stored, scenario.late, update=False)
+        await check_all(client, stored, scenario)
+
+
+def keys_without_events(engine: Engine) -> list[Any]:
+    """User and session keys whose id has no event left: retention must delete them."""
+    query = (
+        "SELECT user_id FROM user_key WHERE user_id NOT IN (SELECT user_id FROM event) "
+        "UNION ALL SELECT session_id FROM session_key "
+        "WHERE session_id NOT IN (SELECT session_id FROM event)"
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(text(query)).scalars())
+
+
+@PROPERTY
+@given(scenario=scenarios(), pick=st.integers(0, 1000), days_later=st.integers(0, 1))
+async def test_reports_stay_exact_after_retention(
+    client: httpx.AsyncClient, engine: Engine, scenario: Scenario, pick: int, days_later: int
+) -> None:
+    stored = await ingest(client, engine, scenario)
+    if stored.events:  # cut at the start of (or the day after) the UTC day of one event
+        chosen = sorted(event.at for event in stored.events)[pick % len(stored.events)]
+        cut = floor(chosen, DAY) + days_later * DAY
+    else:
+        cut = datetime(2025, 1, 1, tzinfo=UTC)
+    days = 30
+    deleted = apply_retention(engine, days, now=cut + days * DAY + timedelta(hours=5))
+    kept = [event for event in stored.events if event.at >= cut]
+    assert deleted == len(stored.events) - len(kept)
+    stored.events = kept
+    await check_all(client, stored, scenario)
+    assert keys_without_events(engine) == []
+    assert apply_retention(engine, days, now=cut + days * DAY) == 0  # a repeat deletes nothing
+    if scenario.late:  # old events still come in when RETENTION_DAYS is not set
         await post(client, stored, scenario.late, update=False)
         await check_all(client, stored, scenario)

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, exists, select
 
+from plugin_analytics.access.audit import record
+from plugin_analytics.analytics.retention import hold_ingestion
 from plugin_analytics.analytics.rollups import (
     ACTIVITY,
     BITMAPS,
@@ -31,6 +33,7 @@ class _Removal:
 
 def erase_user(connection: Connection, user_id: str) -> int:
     """Delete every event of `user_id` and take them out of the rollups; returns how many."""
+    hold_ingestion(connection)  # the user's key is deleted below
     compact_all(connection)  # what is subtracted below must be in the rows, not in deltas
     events = connection.execute(
         select(
@@ -48,7 +51,14 @@ def erase_user(connection: Connection, user_id: str) -> int:
     if removals and user_num is not None:
         _subtract(connection, removals, user_num)
     connection.execute(delete(user_key_table).where(user_key_table.c.user_id == user_id))
-    _forget_empty_sessions(connection, {session_id for session_id, *_ in events})
+    sessions = _forget_empty_sessions(connection, {session_id for session_id, *_ in events})
+    # Who was erased is not recorded: that would keep what was erased.
+    record(
+        connection,
+        "user_erased",
+        len(events),
+        {"events": len(events), "rollup_periods": len(removals), "sessions_forgotten": sessions},
+    )
     return len(events)
 
 
@@ -112,13 +122,13 @@ def _session_numbers(connection: Connection, session_ids: set[str]) -> dict[str,
     return {session_id: num for session_id, num in rows}
 
 
-def _forget_empty_sessions(connection: Connection, session_ids: set[str]) -> None:
-    """Drop the key of each of these sessions that no longer has any event."""
+def _forget_empty_sessions(connection: Connection, session_ids: set[str]) -> int:
+    """Drop the key of each of these sessions that no longer has any event; how many."""
     if not session_ids:
-        return
+        return 0
     has_events = exists().where(event_table.c.session_id == session_key_table.c.session_id)
-    connection.execute(
+    return connection.execute(
         delete(session_key_table).where(
             session_key_table.c.session_id.in_(session_ids), ~has_events
         )
-    )
+    ).rowcount

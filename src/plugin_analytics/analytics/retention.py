@@ -1,0 +1,179 @@
+"""RETENTION_DAYS: delete events older than that, with their rollups, a UTC day at a time.
+
+Every rollup period (quarter hour, hour, day) lies within one UTC day, so deleting a whole day's
+events together with that day's rollup rows, in one transaction, leaves the rollups exactly
+equal to the events that remain. The cut falls at the start of a UTC day: an event is deleted
+once it is RETENTION_DAYS to RETENTION_DAYS + 1 days old. Ingestion refuses events older than
+the cut, so the rollup of a deleted day cannot come back.
+
+The keys (numbers) of users and sessions left without events are deleted too, so their ids
+leave the database. See `hold_ingestion` for why that needs care on PostgreSQL.
+"""
+
+import logging
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import Connection, Engine, delete, exists, func, select, text
+
+from plugin_analytics.access.audit import record
+from plugin_analytics.analytics.rollups import compact_all
+from plugin_analytics.db.batches import chunked
+from plugin_analytics.db.models import (
+    event_table,
+    rollup_delta_table,
+    rollup_table,
+    session_key_table,
+    user_key_table,
+)
+
+logger = logging.getLogger(__name__)
+
+DAY = timedelta(days=1)
+KEY_CHUNK = 500
+
+
+def retention_cut(days: int, now: datetime | None = None) -> datetime:
+    """Events before this time are deleted: the start of the UTC day `days` days ago."""
+    moment = (now or datetime.now(UTC)) - timedelta(days=days)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def oldest_accepted(days: int, now: datetime | None = None) -> datetime:
+    """The oldest event time ingestion accepts: anything older would be deleted next run."""
+    return (now or datetime.now(UTC)) - timedelta(days=days)
+
+
+def apply_retention(engine: Engine, days: int, now: datetime | None = None) -> int:
+    """Delete every event before retention_cut(days), a UTC day per transaction, then the keys
+    left without events; record what was deleted in the audit log. Returns the events deleted."""
+    cut = retention_cut(days, now)
+    deleted = 0
+    users: set[str] = set()
+    sessions: set[str] = set()
+    while True:
+        with _writing(engine) as connection:
+            day_deleted = _delete_oldest_day(connection, cut, users, sessions)
+        if day_deleted is None:
+            break
+        deleted += day_deleted
+    with _writing(engine) as connection:
+        forgotten = _forget_keys(connection, users, sessions)
+        if deleted or any(forgotten):
+            record(
+                connection,
+                "retention",
+                deleted,
+                {
+                    "retention_days": days,
+                    "before": cut.isoformat(),
+                    "events": deleted,
+                    "user_keys": forgotten[0],
+                    "session_keys": forgotten[1],
+                },
+            )
+    if deleted:
+        logger.info("retention: deleted %d events from before %s", deleted, cut.isoformat())
+    return deleted
+
+
+def _writing(engine: Engine) -> AbstractContextManager[Connection]:
+    # SQLite: take the write lock at BEGIN, as ingestion does, so the two never interleave.
+    return engine.execution_options(sqlite_begin="IMMEDIATE").begin()
+
+
+def _delete_oldest_day(
+    connection: Connection, cut: datetime, users: set[str], sessions: set[str]
+) -> int | None:
+    """Delete the oldest UTC day of events before `cut` and its rollups; None when none is left."""
+    oldest = connection.execute(
+        select(func.min(event_table.c.occurred_at)).where(event_table.c.occurred_at < cut)
+    ).scalar()
+    compact_all(connection)  # fold pending deltas, so what is deleted below is in the rows
+    if oldest is None:
+        # No events left before the cut; drop any rollup rows there (of events erased since).
+        _delete_rollups(connection, cut)
+        return None
+    day_end = min(cut, oldest.replace(hour=0, minute=0, second=0, microsecond=0) + DAY)
+    removed = connection.execute(
+        delete(event_table)
+        .where(event_table.c.occurred_at < day_end)
+        .returning(event_table.c.user_id, event_table.c.session_id)
+    ).all()
+    _delete_rollups(connection, day_end)
+    users.update(user_id for user_id, _ in removed)
+    sessions.update(session_id for _, session_id in removed)
+    return len(removed)
+
+
+def _delete_rollups(connection: Connection, before: datetime) -> None:
+    connection.execute(delete(rollup_table).where(rollup_table.c.start_at < before))
+    connection.execute(delete(rollup_delta_table).where(rollup_delta_table.c.start_at < before))
+
+
+def _forget_keys(connection: Connection, users: set[str], sessions: set[str]) -> tuple[int, int]:
+    """Delete the keys of these users and sessions that have no events left."""
+    hold_ingestion(connection)
+    forgotten = [0, 0]
+    for n, (table, column, ids) in enumerate(
+        (
+            (user_key_table, "user_id", users),
+            (session_key_table, "session_id", sessions),
+        )
+    ):
+        has_events = exists().where(event_table.c[column] == table.c[column])
+        for chunk in chunked(sorted(ids), KEY_CHUNK):
+            forgotten[n] += connection.execute(
+                delete(table).where(table.c[column].in_(chunk), ~has_events)
+            ).rowcount
+    return forgotten[0], forgotten[1]
+
+
+def hold_ingestion(connection: Connection) -> None:
+    """Make ingestion wait until this transaction ends, before deleting user or session keys.
+
+    On PostgreSQL, storing events reads the keys of their users and sessions without locking
+    them. Deleting a key in between would let that event count its user under a number that no
+    longer exists, and the user's next event under a new one: counted twice. Ingestion inserts
+    its events in the statement that reads the keys, and PostgreSQL takes that statement's table
+    locks before it reads, so a SHARE lock on `event` waits for every storing transaction under
+    way to commit (its events are then seen), and makes new ones wait for this one to end.
+    SQLite needs nothing: a writing transaction holds the only write lock already."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("LOCK TABLE event IN SHARE MODE"))
+
+
+class RetentionSchedule:
+    """Applies RETENTION_DAYS once a day (at 03:17 UTC) and once soon after start.
+
+    Every worker runs it; on PostgreSQL concurrent runs wait for each other's locks and the
+    later ones find nothing left to delete."""
+
+    FIRST_RUN_AFTER = timedelta(seconds=30)
+
+    def __init__(self, engine: Engine, days: int) -> None:
+        self._engine, self._days = engine, days
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self.run,
+            CronTrigger(hour=3, minute=17, timezone=UTC),
+            id="retention",
+            next_run_time=datetime.now(UTC) + self.FIRST_RUN_AFTER,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=False)
+
+    def run(self) -> None:
+        try:
+            apply_retention(self._engine, self._days)
+        except Exception:  # the next run tries again; the process must go on serving
+            logger.exception("retention run failed")
