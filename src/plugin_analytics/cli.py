@@ -356,7 +356,9 @@ def keys_list() -> None:
     """Every key made with the CLI (not WRITE_KEYS or ADMIN_API_KEY), without the secrets."""
     with _database() as engine, engine.connect() as connection:
         keys = list_keys(connection)
-    table = Table("id", "kind", "name", "key starts", "created", "revoked")
+    table = Table("id", "kind", "name")
+    for heading in ("key starts", "created", "revoked"):  # never clipped, however narrow
+        table.add_column(heading, no_wrap=True, min_width=len(heading))
     for row in keys:
         revoked = row["revoked_at"]
         table.add_row(

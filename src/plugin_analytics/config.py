@@ -4,7 +4,7 @@ import re
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import lru_cache
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from plugin_analytics.reports.cron import cron_trigger
 
 ORIGIN_PATTERN = re.compile(r"^https?://[^/\s?#]+$")
-RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+RATE_LIMIT_PATTERN = re.compile(r"^\s*([1-9]\d*)\s*/\s*(second|minute|hour|day)\s*$")
 
 CommaList = Annotated[list[str], NoDecode]
 MIN_ADMIN_KEY_LENGTH = 16
@@ -167,12 +167,13 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def valid_proxies(cls, value: list[str]) -> list[str]:
-        for proxy in value:
-            try:
-                ip_network(proxy, strict=False)
-            except ValueError:
-                raise ValueError(f"{proxy!r} is not an IP address or network (CIDR)") from None
-        return value
+        try:  # 10.1.2.3/8 means 10.0.0.0/8, as uvicorn (which matches them) needs it written
+            return [
+                str(ip_network(proxy, strict=False)) if "/" in proxy else str(ip_address(proxy))
+                for proxy in value
+            ]
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network (CIDR): {exc}") from None
 
     @field_validator("redact_pii_region")
     @classmethod

@@ -6,6 +6,7 @@ on the ingestion hot path, where a password hash would cost tens of milliseconds
 """
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from plugin_analytics.db.models import api_key_table
 
 Kind = Literal["write", "admin"]
 PREFIXES: dict[str, str] = {"write": "pa_write_", "admin": "pa_admin_"}
+ID = re.compile(r"[0-9]{1,18}")  # an id as `keys list` shows it (and that fits a BIGINT)
 SHOWN_CHARS = 6  # of the random part, after the prefix: enough to tell keys apart in a list
 
 
@@ -56,7 +58,7 @@ def revoke_key(connection: Connection, id_or_key: str) -> dict[str, Any] | None:
     """Revoke the key with this id (as `keys list` shows it) or this very key; None when there
     is no such key. Revoking a revoked key changes nothing."""
     match = api_key_table.c.digest == digest(id_or_key)
-    if id_or_key.isdigit():
+    if ID.fullmatch(id_or_key):
         match = or_(match, api_key_table.c.id == int(id_or_key))
     row = connection.execute(select(api_key_table).where(match)).mappings().first()
     if row is None:

@@ -75,9 +75,7 @@ class KeySet:
         raise Unauthorized(self._invalid("admin", key_digest))
 
     def _invalid(self, kind: str, key_digest: str) -> str:
-        return (
-            f"this {kind} key was revoked" if key_digest in self.revoked else f"invalid {kind} key"
-        )
+        return "this key was revoked" if key_digest in self.revoked else f"invalid {kind} key"
 
 
 class KeyRing:

@@ -1,0 +1,78 @@
+"""Keys made and revoked behind the app's back, and every stored row as text, to search."""
+
+import time
+from typing import Any
+
+from sqlalchemy import inspect, select, text
+
+from plugin_analytics.access.keys import Kind, NewKey, create_key, revoke_key
+from plugin_analytics.db.engine import build_engine
+from plugin_analytics.db.models import api_key_table, audit_table
+
+
+def make_key(database_url: str, kind: Kind, name: str = "test") -> NewKey:
+    """A key made as `plugin-analytics keys create` makes it."""
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            return create_key(connection, kind, name)
+    finally:
+        engine.dispose()
+
+
+def revoke(database_url: str, id_or_key: str) -> None:
+    """Revoke a key as `plugin-analytics keys revoke` does."""
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            assert revoke_key(connection, id_or_key) is not None
+    finally:
+        engine.dispose()
+
+
+def database_dump(database_url: str) -> str:
+    """Every row of every table, as one text to search."""
+    engine = build_engine(database_url)
+    quote = engine.dialect.identifier_preparer.quote
+    try:
+        with engine.connect() as connection:
+            tables = inspect(connection).get_table_names()
+            assert {"api_key", "audit_log", "event"} <= set(tables)
+            return "\n".join(
+                f"{table}: {tuple(row)!r}"
+                for table in tables
+                for row in connection.execute(text(f"SELECT * FROM {quote(table)}"))
+            )
+    finally:
+        engine.dispose()
+
+
+def key_rows(database_url: str) -> list[dict[str, Any]]:
+    """Every row of the api_key table, oldest first."""
+    return _rows(database_url, select(api_key_table).order_by(api_key_table.c.id))
+
+
+def audit_entries(database_url: str) -> list[dict[str, Any]]:
+    """Every audit log entry, oldest first."""
+    return _rows(database_url, select(audit_table).order_by(audit_table.c.id))
+
+
+def _rows(database_url: str, query: Any) -> list[dict[str, Any]]:
+    engine = build_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+    finally:
+        engine.dispose()
+
+
+def away_from_window_edge(window_seconds: int = 60, margin: float = 2.0) -> None:
+    """Wait for the next window if this one ends within `margin` seconds.
+
+    The limiter counts in windows aligned on the clock and weighs the previous window's count
+    down as it slides out, so a burst straddling a boundary is partly forgiven; a test's burst
+    must fit in one window for "the 4th request is refused" to hold.
+    """
+    left = window_seconds - time.time() % window_seconds
+    if left < margin:
+        time.sleep(left + 0.05)
