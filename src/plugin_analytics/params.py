@@ -3,8 +3,18 @@
 from typing import Annotated
 
 from fastapi import Path
+from starlette.convertors import PathConvertor, register_url_convertor
 
-# Routes declare ids as {name:path}, so that an id holding "/" (stored fine) can be read back.
+
+class IdConvertor(PathConvertor):
+    """Any text, line feeds included (Starlette's `path` is `.*`, which stops at one)."""
+
+    regex = r"[\s\S]*"
+
+
+# Routes declare ids as {name:id}, so that any id stored (with "/" or a line feed in it) can be
+# read back and erased.
+register_url_convertor("id", IdConvertor())
 IdPath = Annotated[
     str,
     Path(

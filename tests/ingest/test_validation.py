@@ -163,8 +163,6 @@ NOT_JSON = [
     b"{",
     b'{"user_id": "user-1", "session_id": "s',
     b"{'user_id': 'user-1'}",
-    b'{"user_id": "\\ud800", "session_id": "s", "event_type": "message", "message": "m"}',
-    b'{"user_id": "u", "session_id": "s", "event_type": "message", "message": "a\\ud800b"}',
     b'{"user_id": "\xff", "session_id": "s", "event_type": "message", "message": "m"}',
 ]
 

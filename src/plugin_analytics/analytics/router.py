@@ -91,7 +91,7 @@ def ctas(session: SessionDep, span: RangeDep) -> CtaReports:
     return CtaReports(**_echo(span), total_clicks=total, ctas=reports)
 
 
-@router.delete("/users/{user_id:path}", response_model=Erasure, tags=["privacy"])
+@router.delete("/users/{user_id:id}", response_model=Erasure, tags=["privacy"])
 def erase(user_id: IdPath, engine: EngineDep) -> Erasure:
     """Erase every event of the user (right to erasure); analytics stay exact. Repeating it is
     harmless."""

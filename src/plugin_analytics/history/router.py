@@ -35,7 +35,7 @@ def _found(page: Page, cursor: str | None, what: str) -> Page:
     return page
 
 
-@router.get("/users/{user_id:path}/history", response_model=UserHistory)
+@router.get("/users/{user_id:id}/history", response_model=UserHistory)
 def user_history(
     user_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> UserHistory:
@@ -51,7 +51,7 @@ def user_history(
     return UserHistory(user_id=user_id, sessions=transcripts, next_cursor=page.next_cursor)
 
 
-@router.get("/sessions/{session_id:path}", response_model=SessionPage)
+@router.get("/sessions/{session_id:id}", response_model=SessionPage)
 def session_transcript(
     session_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> SessionPage:
