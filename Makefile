@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-ingest bench-analytics bench-export bench-report lock clean
+.PHONY: run test lint bench bench-ingest bench-access bench-analytics bench-export bench-report lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,16 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench migrations main.py
 	$(BIN)/mypy
 
-bench: bench-ingest bench-analytics bench-export bench-report
+bench: bench-ingest bench-access bench-analytics bench-export bench-report
 
 bench-ingest: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/ingest.py
+
+# What security headers, CORS, write keys, the rate limit and REDACT_PII cost ingestion.
+bench-access: $(VENV)/.dev-installed
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/access.py
 
 # Fills SQLite and PostgreSQL with 1M and 10M demo events on first use (kept in bench/.data/);
 # e.g. `make bench-analytics BENCH_ARGS="--sizes 1000000"`.

@@ -1,9 +1,11 @@
 """Errors a client may see: each a type with its status code and a clear message."""
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from plugin_analytics.headers import SECURITY_HEADERS
@@ -39,6 +41,28 @@ class StorageUnavailable(APIError):
 
     def __init__(self, detail: str = "storage is unavailable; retry shortly") -> None:
         super().__init__(detail, headers={"Retry-After": "1"})
+
+
+class ErrorMessage(BaseModel):
+    detail: str = Field(description="What was wrong, in words.")
+
+
+ERROR_SCHEMA = ErrorMessage.model_json_schema()
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+
+
+def refusals(described: dict[int, str], **headers: dict[str, Any]) -> dict[int | str, Any]:
+    """OpenAPI `responses` for errors answered as ErrorMessage: status code -> description.
+    `headers` name each status's headers, e.g. `headers_429=RETRY_AFTER`."""
+    return {
+        status: {
+            # Spelt out, not `model`: FastAPI would give it the route's own media type (HTML).
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+            "description": description,
+            **({"headers": headers[f"headers_{status}"]} if f"headers_{status}" in headers else {}),
+        }
+        for status, description in described.items()
+    }
 
 
 def error_response(exc: APIError) -> JSONResponse:

@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import EngineDep
-from plugin_analytics.errors import StorageUnavailable
+from plugin_analytics.errors import StorageUnavailable, refusals
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +18,11 @@ def _ping(engine: Engine) -> None:
         connection.execute(select(event_table.c.id).limit(1))
 
 
-@router.get("/healthz", summary="200 when the database answers and ingestion runs, else 503")
+@router.get(
+    "/healthz",
+    summary="200 when the database answers and ingestion runs, else 503",
+    responses=refusals({503: "The database or the event writer is not working"}),
+)
 async def healthz(request: Request, engine: EngineDep) -> dict[str, str]:
     try:
         await run_in_threadpool(_ping, engine)

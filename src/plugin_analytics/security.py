@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from plugin_analytics.access.ring import KeyRing, Unauthorized
-from plugin_analytics.errors import APIError
+from plugin_analytics.errors import RETRY_AFTER, APIError, refusals
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <admin key>`")
 
@@ -40,3 +40,13 @@ def require_admin(
 
 
 AdminDep = Depends(require_admin)
+# What every admin route may answer besides its own responses.
+ADMIN_REFUSALS = refusals(
+    {
+        401: "No admin key, or one that is wrong or revoked",
+        403: "A write key: it can only send events",
+        503: "No admin key is configured, or the database is unavailable",
+    },
+    headers_401={"WWW-Authenticate": {"schema": {"type": "string"}}},
+    headers_503=RETRY_AFTER,
+)

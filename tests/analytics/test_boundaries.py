@@ -144,3 +144,13 @@ async def test_erasing_the_clicker_of_a_shared_session(client: httpx.AsyncClient
             client, "/analytics/ctas", start_date="2026-05-04", end_date="2026-05-04"
         )
         assert (report["total_clicks"], report["ctas"]) == (0, [])
+
+
+@pytest.mark.parametrize("value", ["0", "20260101", "1700000000", "2026-1-01", " 2026-01-01"])
+async def test_dates_must_be_written_as_iso_days(client: httpx.AsyncClient, value: str) -> None:
+    # Pydantic alone would read "0" as 1970-01-01 (a Unix time).
+    for path in ("/analytics/summary", "/analytics/export", "/analytics/export/summary"):
+        for name in ("start_date", "end_date"):
+            response = await client.get(path, params={name: value}, headers=ADMIN)
+            assert response.status_code == 422, (path, name, response.text)
+            assert response.json()["detail"][0]["loc"] == ["query", name]

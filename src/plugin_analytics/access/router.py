@@ -8,9 +8,9 @@ from pydantic import BaseModel, Field
 
 from plugin_analytics.access.audit import entries
 from plugin_analytics.db.session import SessionDep
-from plugin_analytics.security import AdminDep
+from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
-router = APIRouter(tags=["privacy"], dependencies=[AdminDep])
+router = APIRouter(tags=["privacy"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 
 class AuditEntry(BaseModel):

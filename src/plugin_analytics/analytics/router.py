@@ -1,9 +1,11 @@
 """GET /analytics/summary, /analytics/timeseries, /analytics/ctas; DELETE /users/{user_id}."""
 
+import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BeforeValidator
 
 from plugin_analytics.analytics.erasure import erase_user
 from plugin_analytics.analytics.queries import activity_in, activity_per_bucket, cta_stats
@@ -19,16 +21,31 @@ from plugin_analytics.analytics.schemas import (
     TimeseriesBucket,
 )
 from plugin_analytics.db.session import EngineDep, SessionDep, snapshot
+from plugin_analytics.errors import refusals
 from plugin_analytics.params import IdPath
-from plugin_analytics.security import AdminDep
+from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
-router = APIRouter(tags=["analytics"], dependencies=[AdminDep])
+router = APIRouter(tags=["analytics"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    # Pydantic would also read "0" or "20260101" as a Unix time: a day in 1970.
+    if isinstance(value, str) and not ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
 
 StartDate = Annotated[
-    date | None, Query(description="First day (YYYY-MM-DD), inclusive. Default: 6 days ago.")
+    date | None,
+    BeforeValidator(_iso_day),
+    Query(description="First day (YYYY-MM-DD), inclusive. Default: 6 days ago."),
 ]
 EndDate = Annotated[
-    date | None, Query(description="Last day (YYYY-MM-DD), inclusive. Default: today.")
+    date | None,
+    BeforeValidator(_iso_day),
+    Query(description="Last day (YYYY-MM-DD), inclusive. Default: today."),
 ]
 TimeZone = Annotated[str, Query(description="IANA time zone of the days, e.g. Asia/Kolkata.")]
 
@@ -41,20 +58,23 @@ async def valid_range(
 
 
 RangeDep = Annotated[DateRange, Depends(valid_range)]
+RANGE_REFUSALS = refusals(
+    {400: "Unknown time zone, or dates out of order, out of range or more than 3 years apart"}
+)
 
 
 def _echo(span: DateRange) -> dict[str, object]:
     return {"start_date": span.start_date, "end_date": span.end_date, "tz": span.tz.key}
 
 
-@router.get("/analytics/summary", response_model=Summary)
+@router.get("/analytics/summary", response_model=Summary, responses=RANGE_REFUSALS)
 def summary(session: SessionDep, span: RangeDep) -> Summary:
     """Chat activity and conversion over whole days in `tz` (definitions: docs/metrics.md)."""
     activity = activity_in(snapshot(session), span.start_us, span.end_us)
     return Summary(**_echo(span), **Metrics.of(activity))
 
 
-@router.get("/analytics/timeseries", response_model=Timeseries)
+@router.get("/analytics/timeseries", response_model=Timeseries, responses=RANGE_REFUSALS)
 def timeseries(session: SessionDep, span: RangeDep, interval: Interval = "day") -> Timeseries:
     """The summary's metrics per local hour, day or week (Monday first), every bucket present."""
     spans = buckets(span, interval)
@@ -69,7 +89,7 @@ def timeseries(session: SessionDep, span: RangeDep, interval: Interval = "day") 
     )
 
 
-@router.get("/analytics/ctas", response_model=CtaReports)
+@router.get("/analytics/ctas", response_model=CtaReports, responses=RANGE_REFUSALS)
 def ctas(session: SessionDep, span: RangeDep) -> CtaReports:
     """Per CTA: clicks, users, converted sessions, share, and what the assistant said before."""
     stats = cta_stats(snapshot(session), span)

@@ -8,14 +8,20 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from plugin_analytics.analytics.ranges import Interval
-from plugin_analytics.analytics.router import EndDate, RangeDep, StartDate, TimeZone
+from plugin_analytics.analytics.router import (
+    RANGE_REFUSALS,
+    EndDate,
+    RangeDep,
+    StartDate,
+    TimeZone,
+)
 from plugin_analytics.db.session import EngineDep, SessionDep, snapshot
 from plugin_analytics.exports.formats import MEDIA_TYPES, Format, accepts_gzip, file_name
 from plugin_analytics.exports.stream import ExportSpec, export_chunks, export_filter
 from plugin_analytics.exports.summary import summary_csv, summary_file_name
-from plugin_analytics.security import AdminDep
+from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
-router = APIRouter(tags=["exports"], dependencies=[AdminDep])
+router = APIRouter(tags=["exports"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 NO_NUL = r"^[^\x00]*$"
 EXPORT_CONTENT = {
@@ -47,7 +53,10 @@ async def _from_thread(chunks: Generator[bytes, None, None], first: bytes) -> As
 @router.get(
     "/analytics/export",
     response_class=StreamingResponse,
-    responses={200: {"content": EXPORT_CONTENT, "description": "The events, streamed."}},
+    responses={
+        200: {"content": EXPORT_CONTENT, "description": "The events, streamed."},
+        **RANGE_REFUSALS,
+    },
 )
 async def export(
     engine: EngineDep,
@@ -95,7 +104,7 @@ async def export(
 @router.get(
     "/analytics/export/summary",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **RANGE_REFUSALS},
 )
 def export_summary(session: SessionDep, span: RangeDep, interval: Interval = "day") -> Response:
     """The timeseries as CSV: a row per bucket (every bucket, empty ones 0), local bucket

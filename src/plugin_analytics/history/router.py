@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import SessionDep
-from plugin_analytics.errors import NotFound
+from plugin_analytics.errors import NotFound, refusals
 from plugin_analytics.history.queries import Page, events_page
 from plugin_analytics.history.schemas import (
     EventPublic,
@@ -15,9 +15,12 @@ from plugin_analytics.history.schemas import (
     UserHistory,
 )
 from plugin_analytics.params import IdPath
-from plugin_analytics.security import AdminDep
+from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
-router = APIRouter(tags=["transcripts"], dependencies=[AdminDep])
+TRANSCRIPT_REFUSALS = refusals(
+    {400: "A cursor this API did not return", 404: "No events for this user or session"}
+)
+router = APIRouter(tags=["transcripts"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Events per page.")]
 Cursor = Annotated[
@@ -35,7 +38,9 @@ def _found(page: Page, cursor: str | None, what: str) -> Page:
     return page
 
 
-@router.get("/users/{user_id:id}/history", response_model=UserHistory)
+@router.get(
+    "/users/{user_id:id}/history", response_model=UserHistory, responses=TRANSCRIPT_REFUSALS
+)
 def user_history(
     user_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> UserHistory:
@@ -51,7 +56,7 @@ def user_history(
     return UserHistory(user_id=user_id, sessions=transcripts, next_cursor=page.next_cursor)
 
 
-@router.get("/sessions/{session_id:id}", response_model=SessionPage)
+@router.get("/sessions/{session_id:id}", response_model=SessionPage, responses=TRANSCRIPT_REFUSALS)
 def session_transcript(
     session_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> SessionPage:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin_analytics.access.ring import KeySet, header_write_key
 from plugin_analytics.analytics.retention import oldest_accepted
-from plugin_analytics.errors import APIError, error_response
+from plugin_analytics.errors import RETRY_AFTER, APIError, error_response, refusals
 from plugin_analytics.ingest.body import InvalidBody, parse_json, read_limited
 from plugin_analytics.ingest.redact import redact
 from plugin_analytics.ingest.schemas import (
@@ -168,11 +168,19 @@ def _with_cors(endpoint: ASGIApp, origins: list[str]) -> ASGIApp:
     )
 
 
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Malformed JSON or headers"},
-    413: {"description": "Body larger than the limit (1 MiB by default)"},
-    503: {"description": "Storage unavailable or overloaded; nothing was stored"},
-}
+REFUSALS = refusals(
+    {
+        400: "Malformed JSON or headers",
+        401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
+        403: "An admin key: ingestion takes a write key",
+        413: "Body larger than the limit (1 MiB by default)",
+        429: "Over INGEST_RATE_LIMIT; nothing was stored",
+        503: "Storage unavailable or overloaded; nothing was stored",
+    },
+    headers_401={"WWW-Authenticate": {"schema": {"type": "string"}}},
+    headers_429=RETRY_AFTER,
+    headers_503=RETRY_AFTER,
+)
 
 docs = APIRouter(tags=["ingestion"], responses=REFUSALS)
 

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from plugin_analytics.config import Settings
 from plugin_analytics.db.models import report_attempt_table
 from plugin_analytics.db.session import EngineDep, SessionDep
+from plugin_analytics.errors import refusals
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
-from plugin_analytics.security import AdminDep
+from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
-router = APIRouter(tags=["reports"], dependencies=[AdminDep])
+router = APIRouter(tags=["reports"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 # The preview shows user text (escaped) in the admin's browser: allow nothing but its own
 # inline styles and the chart's data URI.
@@ -50,7 +51,16 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-@router.post("/reports/weekly", response_model=ReportSent)
+@router.post(
+    "/reports/weekly",
+    response_model=ReportSent,
+    responses=refusals(
+        {
+            409: "Email is not configured, or another worker is still sending this week",
+            502: "The SMTP server was unavailable or refused; the week stays unsent",
+        }
+    ),
+)
 def send_weekly(
     request: Request,
     engine: EngineDep,
