@@ -14,4 +14,4 @@ app = create_app()
 app.user_middleware = [entry for entry in app.user_middleware if entry.cls is not SecurityHeaders]
 for route in app.router.routes:
     if isinstance(route, Route) and route.path.startswith("/client/"):
-        route.app = route.app.app  # type: ignore[attr-defined]  # the endpoint inside CORS
+        route.app = route.app._endpoint  # type: ignore[attr-defined]  # inside CorsWhenOrigin

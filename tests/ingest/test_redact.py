@@ -165,6 +165,7 @@ def test_no_digit_and_no_at_sign_is_kept(text: str) -> None:
 
 PII_MESSAGE = "Mail me at ana.lopez@example.com or call (415) 555-0132, card 4111 1111 1111 1111."
 MASKED = "Mail me at [email] or call [phone], card [card]."
+LONG_FILLER = "Which plan suits a shop of our size? " * 20
 
 
 @pytest.mark.anyio
@@ -175,9 +176,18 @@ async def test_messages_are_masked_before_storage_when_asked(
     settings = settings.model_copy(update={"redact_pii": redact_pii})
     async with client_for(settings) as client:
         single = event(event_id="one", message=PII_MESSAGE)
-        batch = [event(event_id="two", message=PII_MESSAGE), event(event_id="three")]
+        batch = [
+            event(event_id="two", message=PII_MESSAGE),
+            event(event_id="three"),
+            event(event_id="long", message=LONG_FILLER + PII_MESSAGE),  # masked off the loop
+        ]
         assert (await client.post("/client/update", json=single)).status_code == 200
         assert (await client.post("/client/batch", json={"events": batch})).status_code == 200
     expected = MASKED if redact_pii else PII_MESSAGE
     messages = {row["event_id"]: row["message"] for row in stored_events(database_url)}
-    assert messages == {"one": expected, "two": expected, "three": event()["message"]}
+    assert messages == {
+        "one": expected,
+        "two": expected,
+        "three": event()["message"],
+        "long": LONG_FILLER + expected,
+    }
