@@ -144,14 +144,11 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("admin_api_key", "openai_api_key", "email_password", mode="before")
+    @field_validator(
+        "admin_api_key", "openai_api_key", "email_password", "retention_days", mode="before"
+    )
     @classmethod
     def empty_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("retention_days", mode="before")
-    @classmethod
-    def empty_is_forever(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("write_keys")
