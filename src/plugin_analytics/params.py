@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Query
 from starlette.convertors import PathConvertor, register_url_convertor
 
 
@@ -24,3 +24,7 @@ IdPath = Annotated[
         description="As sent at ingestion, URL-encoded.",
     ),
 ]
+
+# A page of a list kept newest first (GET /reports, GET /audit).
+PageLimit = Annotated[int, Query(ge=1, le=500, description="Entries per page.")]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Entries to skip.")]

@@ -1,13 +1,14 @@
 """GET /audit: what was erased, deleted by retention, or changed in access, and when."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from plugin_analytics.access.audit import entries
 from plugin_analytics.db.session import SessionDep
+from plugin_analytics.params import PageLimit, PageOffset
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 router = APIRouter(tags=["privacy"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
@@ -29,8 +30,8 @@ class AuditLog(BaseModel):
 @router.get("/audit", response_model=AuditLog)
 def audit_log(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> AuditLog:
     """Erasures, retention runs and key changes, newest first."""
     page = entries(session.connection(), limit, offset)

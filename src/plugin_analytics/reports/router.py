@@ -12,6 +12,7 @@ from plugin_analytics.config import Settings
 from plugin_analytics.db.models import report_attempt_table
 from plugin_analytics.db.session import EngineDep, SessionDep
 from plugin_analytics.errors import refusals
+from plugin_analytics.params import PageLimit, PageOffset
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
@@ -92,8 +93,8 @@ def preview_weekly(request: Request, engine: EngineDep) -> HTMLResponse:
 @router.get("/reports", response_model=ReportHistory)
 def report_history(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> ReportHistory:
     """Every attempt to send a weekly report, newest first: week, status, recipients, times,
     error."""
