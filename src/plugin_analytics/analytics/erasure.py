@@ -5,18 +5,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, select
+from sqlalchemy import Connection, delete, select
 
 from plugin_analytics.access.audit import record
-from plugin_analytics.analytics.retention import hold_ingestion
 from plugin_analytics.analytics.rollups import (
     ACTIVITY,
     BITMAPS,
     GRAINS,
+    SESSION_KEY,
     Activity,
     RollupSql,
     compact_all,
     count,
+    forget_unused_keys,
+    hold_ingestion,
     period_start,
 )
 from plugin_analytics.db.models import event_table, session_key_table, user_key_table
@@ -51,7 +53,9 @@ def erase_user(connection: Connection, user_id: str) -> int:
     if removals and user_num is not None:
         _subtract(connection, removals, user_num)
     connection.execute(delete(user_key_table).where(user_key_table.c.user_id == user_id))
-    sessions = _forget_empty_sessions(connection, {session_id for session_id, *_ in events})
+    sessions = forget_unused_keys(
+        connection, SESSION_KEY, {session_id for session_id, *_ in events}
+    )
     # Who was erased is not recorded: that would keep what was erased.
     record(
         connection,
@@ -120,15 +124,3 @@ def _session_numbers(connection: Connection, session_ids: set[str]) -> dict[str,
         )
     )
     return {session_id: num for session_id, num in rows}
-
-
-def _forget_empty_sessions(connection: Connection, session_ids: set[str]) -> int:
-    """Drop the key of each of these sessions that no longer has any event; how many."""
-    if not session_ids:
-        return 0
-    has_events = exists().where(event_table.c.session_id == session_key_table.c.session_id)
-    return connection.execute(
-        delete(session_key_table).where(
-            session_key_table.c.session_id.in_(session_ids), ~has_events
-        )
-    ).rowcount

@@ -7,7 +7,7 @@ once it is RETENTION_DAYS to RETENTION_DAYS + 1 days old. Ingestion refuses even
 the cut, so the rollup of a deleted day cannot come back.
 
 The keys (numbers) of users and sessions left without events are deleted too, so their ids
-leave the database. See `hold_ingestion` for why that needs care on PostgreSQL.
+leave the database. See `rollups.hold_ingestion` for why that needs care on PostgreSQL.
 """
 
 import logging
@@ -16,29 +16,26 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Connection, Engine, delete, exists, func, select, text
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from plugin_analytics.access.audit import record
-from plugin_analytics.analytics.rollups import compact_all
-from plugin_analytics.db.batches import chunked
-from plugin_analytics.db.models import (
-    event_table,
-    rollup_delta_table,
-    rollup_table,
-    session_key_table,
-    user_key_table,
+from plugin_analytics.analytics.rollups import (
+    SESSION_KEY,
+    USER_KEY,
+    compact_all,
+    forget_unused_keys,
+    hold_ingestion,
 )
+from plugin_analytics.db.models import event_table, rollup_delta_table, rollup_table
 
 logger = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
-KEY_CHUNK = 500
 
 
 def retention_cut(days: int, now: datetime | None = None) -> datetime:
     """Events before this time are deleted: the start of the UTC day `days` days ago."""
-    moment = (now or datetime.now(UTC)) - timedelta(days=days)
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return _day_start(oldest_accepted(days, now))
 
 
 def oldest_accepted(days: int, now: datetime | None = None) -> datetime:
@@ -79,6 +76,10 @@ def apply_retention(engine: Engine, days: int, now: datetime | None = None) -> i
     return deleted
 
 
+def _day_start(at: datetime) -> datetime:
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def _writing(engine: Engine) -> AbstractContextManager[Connection]:
     # SQLite: take the write lock at BEGIN, as ingestion does, so the two never interleave.
     return engine.execution_options(sqlite_begin="IMMEDIATE").begin()
@@ -96,7 +97,7 @@ def _delete_oldest_day(
         # No events left before the cut; drop any rollup rows there (of events erased since).
         _delete_rollups(connection, cut)
         return None
-    day_end = min(cut, oldest.replace(hour=0, minute=0, second=0, microsecond=0) + DAY)
+    day_end = min(cut, _day_start(oldest) + DAY)
     removed = connection.execute(
         delete(event_table)
         .where(event_table.c.occurred_at < day_end)
@@ -116,33 +117,10 @@ def _delete_rollups(connection: Connection, before: datetime) -> None:
 def _forget_keys(connection: Connection, users: set[str], sessions: set[str]) -> tuple[int, int]:
     """Delete the keys of these users and sessions that have no events left."""
     hold_ingestion(connection)
-    forgotten = [0, 0]
-    for n, (table, column, ids) in enumerate(
-        (
-            (user_key_table, "user_id", users),
-            (session_key_table, "session_id", sessions),
-        )
-    ):
-        has_events = exists().where(event_table.c[column] == table.c[column])
-        for chunk in chunked(sorted(ids), KEY_CHUNK):
-            forgotten[n] += connection.execute(
-                delete(table).where(table.c[column].in_(chunk), ~has_events)
-            ).rowcount
-    return forgotten[0], forgotten[1]
-
-
-def hold_ingestion(connection: Connection) -> None:
-    """Make ingestion wait until this transaction ends, before deleting user or session keys.
-
-    On PostgreSQL, storing events reads the keys of their users and sessions without locking
-    them. Deleting a key in between would let that event count its user under a number that no
-    longer exists, and the user's next event under a new one: counted twice. Ingestion inserts
-    its events in the statement that reads the keys, and PostgreSQL takes that statement's table
-    locks before it reads, so a SHARE lock on `event` waits for every storing transaction under
-    way to commit (its events are then seen), and makes new ones wait for this one to end.
-    SQLite needs nothing: a writing transaction holds the only write lock already."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("LOCK TABLE event IN SHARE MODE"))
+    return (
+        forget_unused_keys(connection, USER_KEY, users),
+        forget_unused_keys(connection, SESSION_KEY, sessions),
+    )
 
 
 class RetentionSchedule:

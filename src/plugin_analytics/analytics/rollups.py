@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, exists, select, text
 
 from plugin_analytics.db.batches import chunked
-from plugin_analytics.db.models import event_table
+from plugin_analytics.db.models import event_table, session_key_table, user_key_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 
 QUARTER_US = 15 * 60 * 1_000_000
@@ -163,6 +163,32 @@ def backfill(connection: Connection) -> int:
         add_to_rollups(connection, facts)
         counted += len(facts)
     return counted
+
+
+def hold_ingestion(connection: Connection) -> None:
+    """Make ingestion wait until this transaction ends, before deleting user or session keys.
+
+    On PostgreSQL, storing events reads the keys of their users and sessions without locking
+    them. Deleting a key in between would let that event count its user under a number that no
+    longer exists, and the user's next event under a new one: counted twice. Ingestion inserts
+    its events in the statement that reads the keys, and PostgreSQL takes that statement's table
+    locks before it reads, so a SHARE lock on `event` waits for every storing transaction under
+    way to commit (its events are then seen), and makes new ones wait for this one to end.
+    SQLite needs nothing: a writing transaction holds the only write lock already."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("LOCK TABLE event IN SHARE MODE"))
+
+
+def forget_unused_keys(connection: Connection, key: tuple[str, str], ids: set[str]) -> int:
+    """Delete the keys (USER_KEY or SESSION_KEY) of these ids that no event has any more; how
+    many. The caller holds ingestion first (hold_ingestion)."""
+    table = user_key_table if key == USER_KEY else session_key_table
+    column = key[1]
+    has_events = exists().where(event_table.c[column] == table.c[column])
+    return sum(
+        connection.execute(delete(table).where(table.c[column].in_(chunk), ~has_events)).rowcount
+        for chunk in chunked(sorted(ids), KEY_CHUNK)
+    )
 
 
 def tally(period: Activity, event_type: str, role: str, user: int, session: int) -> None:
