@@ -113,17 +113,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="The same seed gives the same conversations.")] = 0,
 ) -> None:
     """Fill DATABASE_URL (migrated) with realistic demo conversations, stored as ingestion does."""
-    engine = build_engine(_settings_or_exit().sqlalchemy_url)
-    try:
-        _require_migrated(engine)
+    with _database() as engine:
         plan = demo_data.make_plan(events=events, days=days, users=users, seed=seed)
         console.print(
             f"Storing {plan.events:,} events ({plan.sessions:,} sessions, about "
             f"{plan.users:,} users, last {plan.days} days)."
         )
         result = _load_with_progress(engine, plan)
-    finally:
-        engine.dispose()
     rate = result.generated / result.seconds if result.seconds else 0
     console.print(f"Stored {result.stored:,} events in {result.seconds:.1f} s ({rate:,.0f}/s).")
     if result.stored < result.generated:
@@ -210,9 +206,7 @@ def export(
     ] = True,
 ) -> None:
     """Export events from DATABASE_URL to a file, as GET /analytics/export does."""
-    engine = build_engine(_settings_or_exit().sqlalchemy_url)
-    try:
-        _require_migrated(engine)
+    with _database() as engine:
         try:
             where = exports.export_filter(
                 _day(start_date, "--start-date"),
@@ -230,8 +224,6 @@ def export(
             escape_formulas=escape_formulas,
         )
         written, seconds = _export_with_progress(engine, where, spec, out)
-    finally:
-        engine.dispose()
     rate = written / seconds if seconds else 0
     console.print(f"Wrote {written:,} events to {out} in {seconds:.1f} s ({rate:,.0f}/s).")
 
