@@ -22,6 +22,7 @@ from plugin_analytics.errors import APIError, StorageUnavailable
 logger = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 5.0
+INGESTION_CHALLENGE = 'Basic realm="ingestion"'  # WWW-Authenticate of an ingestion 401
 
 
 class Unauthorized(APIError):
@@ -54,14 +55,14 @@ class KeySet:
             raise Unauthorized(
                 "a write key is required: send it as X-Write-Key, as `write_key` in the JSON "
                 "body, or as the HTTP Basic user name",
-                'Basic realm="ingestion"',
+                INGESTION_CHALLENGE,
             )
         key_digest = digest(key)
         if key_digest in self.write:
             return key_digest
         if key_digest in self.admin:
             raise Forbidden("this is an admin key; ingestion takes a write key")
-        raise Unauthorized(self._invalid("write", key_digest), 'Basic realm="ingestion"')
+        raise Unauthorized(self._invalid("write", key_digest), INGESTION_CHALLENGE)
 
     def check_admin(self, key: str) -> None:
         """Pass an admin key; 401 for an unknown or revoked key, 403 for a write key."""
@@ -156,5 +157,5 @@ def _basic_user(credentials: str) -> str | None:
     try:
         user, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("malformed HTTP Basic credentials", 'Basic realm="ingestion"') from None
+        raise Unauthorized("malformed HTTP Basic credentials", INGESTION_CHALLENGE) from None
     return user or password or None

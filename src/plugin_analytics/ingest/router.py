@@ -94,13 +94,13 @@ class IngestEndpoint(Generic[Body]):
         keys: KeySet = state.keys.current
         # While ingestion is open, a key (even a malformed header) is not looked at.
         header_key = header_write_key(scope["headers"]) if keys.write_required else None
-        checked = header_key is not None or not keys.write_required
-        if checked:
+        key_in_body = keys.write_required and header_key is None
+        if not key_in_body:
             self._admit(state, scope, keys.check_write(header_key))
         body = parse_json(
             self._adapter, await read_limited(scope, receive, state.settings.max_body_bytes)
         )
-        if not checked:
+        if key_in_body:
             body_key = body.get("write_key")  # validated: a str when present
             self._admit(
                 state, scope, keys.check_write(body_key if isinstance(body_key, str) else None)
