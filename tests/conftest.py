@@ -1,7 +1,7 @@
 """Fixtures: every storage test runs on SQLite and on a real PostgreSQL server."""
 
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from plugin_analytics.app import create_app
 from plugin_analytics.cli import alembic_config
-from plugin_analytics.config import Settings, load_settings
+from plugin_analytics.config import Settings, get_settings, load_settings
 from tests.pg import PostgresServer
 
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -104,3 +104,20 @@ async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     application = create_app(settings)
     async with LifespanManager(application), client_of(application) as http:
         yield http
+
+
+OperatorEnv = Callable[..., None]
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[OperatorEnv]:
+    """The environment of an operator's shell for CLI commands: `operator_env(NAME=value, ...)`
+    sets variables, and the next command reads its settings afresh (get_settings caches)."""
+
+    def set_variables(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield set_variables
+    get_settings.cache_clear()

@@ -2,14 +2,13 @@
 
 from pathlib import Path
 
-import pytest
 from dotenv import dotenv_values
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from plugin_analytics.cli import app
-from plugin_analytics.config import get_settings
 from plugin_analytics.db.engine import build_engine
+from tests.conftest import OperatorEnv
 
 runner = CliRunner()
 
@@ -36,14 +35,10 @@ def test_init_keeps_other_settings(tmp_path: Path) -> None:
     assert values["ADMIN_API_KEY"]
 
 
-def test_migrate_builds_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_migrate_builds_the_schema(tmp_path: Path, operator_env: OperatorEnv) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
-        result = runner.invoke(app, ["migrate"])
-    finally:
-        get_settings.cache_clear()
+    operator_env(DATABASE_URL=url)
+    result = runner.invoke(app, ["migrate"])
     assert result.exit_code == 0, result.output
     engine = build_engine(url)
     assert "event" in inspect(engine).get_table_names()

@@ -3,7 +3,7 @@
 import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from plugin_analytics.cli import app as cli
-from plugin_analytics.config import get_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import rollup_table
 from plugin_analytics.db.types import from_epoch_us
 from plugin_analytics.demo import DemoPlan, generate, load, make_plan
 from plugin_analytics.ingest.schemas import ValidEvent
-from tests.conftest import migrate
+from tests.conftest import OperatorEnv, migrate
 from tests.helpers import stored_events
 
 EVENTS = 5000
@@ -134,17 +133,15 @@ def test_loading_the_same_plan_twice_stores_it_once(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def database_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], str]]:
+def database_env(operator_env: OperatorEnv) -> Callable[[Path], str]:
     """Aims DATABASE_URL at a SQLite file."""
 
     def aim_at(path: Path) -> str:
         url = f"sqlite:///{path}"
-        monkeypatch.setenv("DATABASE_URL", url)
-        get_settings.cache_clear()
+        operator_env(DATABASE_URL=url)
         return url
 
-    yield aim_at
-    get_settings.cache_clear()
+    return aim_at
 
 
 def test_demo_command_fills_a_migrated_database(

@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,9 +16,9 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from plugin_analytics import cli
-from plugin_analytics.config import Settings, get_settings
+from plugin_analytics.config import Settings
 from tests.access.helpers import audit_entries, database_dump, key_rows, revoke
-from tests.conftest import client_for
+from tests.conftest import OperatorEnv, client_for
 from tests.helpers import event, stored_events
 from tests.servers import ServerProcess
 
@@ -31,14 +31,14 @@ Keys = Callable[..., Result]
 
 
 @pytest.fixture
-def keys(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Keys]:
+def keys(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, operator_env: OperatorEnv
+) -> Keys:
     """Run `plugin-analytics keys ...` on the test's database."""
     monkeypatch.chdir(tmp_path)  # away from any developer's .env
     monkeypatch.setattr(cli, "console", Console(width=80))  # as when output is not a terminal
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield lambda *args: runner.invoke(cli.app, ["keys", *args])
-    get_settings.cache_clear()
+    operator_env(DATABASE_URL=database_url)
+    return lambda *args: runner.invoke(cli.app, ["keys", *args])
 
 
 def created_key(result: Result) -> str:

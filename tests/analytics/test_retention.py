@@ -13,7 +13,7 @@ from plugin_analytics.analytics.retention import RetentionSchedule, apply_retent
 from plugin_analytics.cli import app as cli
 from plugin_analytics.config import Settings
 from plugin_analytics.db.engine import build_engine
-from tests.conftest import ADMIN, client_for
+from tests.conftest import ADMIN, OperatorEnv, client_for
 from tests.helpers import event, stored_events
 
 pytestmark = pytest.mark.anyio
@@ -99,7 +99,7 @@ async def test_ingestion_refuses_events_retention_would_delete(settings: Setting
 
 
 async def test_the_schedule_and_the_cli_apply_retention(
-    database_url: str, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    database_url: str, client: httpx.AsyncClient, operator_env: OperatorEnv
 ) -> None:
     assert (await post(client, days_ago(40), days_ago(20), days_ago(1))).status_code == 200
     engine = build_engine(database_url)
@@ -108,14 +108,8 @@ async def test_the_schedule_and_the_cli_apply_retention(
     finally:
         engine.dispose()
     assert len(stored_events(database_url)) == 2
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    from plugin_analytics.config import get_settings
-
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli, ["retention", "--days", "10"])
-    finally:
-        get_settings.cache_clear()
+    operator_env(DATABASE_URL=database_url)
+    result = CliRunner().invoke(cli, ["retention", "--days", "10"])
     assert result.exit_code == 0, result.output
     assert "Deleted 1 events" in result.output
     assert [row["event_id"] for row in stored_events(database_url)] == ["e-1"]

@@ -4,7 +4,6 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,25 +11,22 @@ import pytest
 from typer.testing import CliRunner
 
 from plugin_analytics.cli import app as cli
-from plugin_analytics.config import get_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.demo import generate, load, make_plan
+from tests.conftest import OperatorEnv
 from tests.helpers import stored_events
 
 EVENTS = 3000
 
 
 @pytest.fixture
-def filled(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def filled(database_url: str, operator_env: OperatorEnv) -> str:
     engine = build_engine(database_url)
     plan = make_plan(events=EVENTS, days=3, seed=4, end=datetime(2026, 3, 4, tzinfo=UTC))
     load(engine, generate(plan))
     engine.dispose()
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("ADMIN_API_KEY", "cli-admin-key-0123456789")
-    get_settings.cache_clear()
-    yield database_url
-    get_settings.cache_clear()
+    operator_env(DATABASE_URL=database_url, ADMIN_API_KEY="cli-admin-key-0123456789")
+    return database_url
 
 
 def test_export_writes_every_event_in_time_order(filled: str, tmp_path: Path) -> None:

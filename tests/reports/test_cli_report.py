@@ -1,6 +1,5 @@
 """`plugin-analytics report send|preview`: the operator's way to the same report."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -8,29 +7,23 @@ import pytest
 from typer.testing import CliRunner
 
 from plugin_analytics.cli import app as cli
-from plugin_analytics.config import get_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.demo import generate, load, make_plan
+from tests.conftest import OperatorEnv
 from tests.reports.smtp import SmtpServer
 
 EVENTS = 2000
 
 
 @pytest.fixture
-def configured(
-    database_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[SmtpServer]:
+def configured(database_url: str, smtp: SmtpServer, operator_env: OperatorEnv) -> SmtpServer:
     """Demo events over the last three weeks and the environment of an operator's shell."""
     engine = build_engine(database_url)
     plan = make_plan(events=EVENTS, days=21, seed=7, end=datetime.now(UTC) - timedelta(hours=1))
     load(engine, generate(plan))
     engine.dispose()
-    for name, value in {"DATABASE_URL": database_url, **smtp.environment()}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("SITE_NAME", "Operator Shop")
-    get_settings.cache_clear()
-    yield smtp
-    get_settings.cache_clear()
+    operator_env(DATABASE_URL=database_url, SITE_NAME="Operator Shop", **smtp.environment())
+    return smtp
 
 
 def test_send_once_then_already_sent_then_forced(configured: SmtpServer) -> None:
