@@ -57,7 +57,7 @@ def _empty_postgres(url: str) -> str:
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(
             "TRUNCATE event, rollup, rollup_delta, user_key, session_key, report, report_attempt, "
-            "api_key, audit_log RESTART IDENTITY"
+            "api_key, audit_log, user_profile RESTART IDENTITY"
         )
     return url
 

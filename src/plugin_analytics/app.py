@@ -21,8 +21,10 @@ from plugin_analytics.exports.router import router as exports_router
 from plugin_analytics.headers import SecurityHeaders
 from plugin_analytics.health import router as health_router
 from plugin_analytics.history.router import router as history_router
+from plugin_analytics.ingest.posthog import docs as posthog_docs
 from plugin_analytics.ingest.router import docs as ingest_docs
 from plugin_analytics.ingest.router import routes as ingest_routes
+from plugin_analytics.ingest.segment import docs as segment_docs
 from plugin_analytics.ingest.writer import EventWriter
 from plugin_analytics.openapi import install_openapi
 from plugin_analytics.reports.router import router as reports_router
@@ -107,5 +109,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
-    install_openapi(app, ingest_docs.routes)
+    install_openapi(app, [*ingest_docs.routes, *segment_docs.routes, *posthog_docs.routes])
     return app

@@ -71,6 +71,7 @@ async def test_retention_deletes_old_events_and_records_it(
         "events": 2,
         "user_keys": 1,
         "session_keys": 1,
+        "profiles_rebuilt": 0,
     }
     start = (NOW - timedelta(days=60)).date().isoformat()
     summary = await client.get(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from plugin_analytics.access.audit import record
+from plugin_analytics.analytics import profiles
 from plugin_analytics.analytics.rollups import (
     ACTIVITY,
     BITMAPS,
@@ -53,6 +54,7 @@ def erase_user(connection: Connection, user_id: str) -> int:
     if removals and user_num is not None:
         _subtract(connection, removals, user_num)
     connection.execute(delete(user_key_table).where(user_key_table.c.user_id == user_id))
+    profiles.forget(connection, user_id)
     sessions = forget_unused_keys(
         connection, SESSION_KEY, {session_id for session_id, *_ in events}
     )

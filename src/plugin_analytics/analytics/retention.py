@@ -7,7 +7,8 @@ once it is RETENTION_DAYS to RETENTION_DAYS + 1 days old. Ingestion refuses even
 the cut, so the rollup of a deleted day cannot come back.
 
 The keys (numbers) of users and sessions left without events are deleted too, so their ids
-leave the database. See `rollups.hold_ingestion` for why that needs care on PostgreSQL.
+leave the database (see `rollups.hold_ingestion` for why that needs care on PostgreSQL), and
+user profiles are folded again from the trait changes that remain.
 """
 
 import logging
@@ -19,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from plugin_analytics.access.audit import record
+from plugin_analytics.analytics import profiles
 from plugin_analytics.analytics.rollups import (
     SESSION_KEY,
     USER_KEY,
@@ -58,7 +60,8 @@ def apply_retention(engine: Engine, days: int, now: datetime | None = None) -> i
         deleted += day_deleted
     with _writing(engine) as connection:
         forgotten = _forget_keys(connection, users, sessions)
-        if deleted or any(forgotten):
+        rebuilt = profiles.rebuild_older_than(connection, cut)
+        if deleted or any(forgotten) or rebuilt:
             record(
                 connection,
                 "retention",
@@ -69,6 +72,7 @@ def apply_retention(engine: Engine, days: int, now: datetime | None = None) -> i
                     "events": deleted,
                     "user_keys": forgotten[0],
                     "session_keys": forgotten[1],
+                    "profiles_rebuilt": rebuilt,
                 },
             )
     if deleted:

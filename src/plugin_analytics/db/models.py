@@ -54,7 +54,8 @@ class Event(SQLModel, table=True):
     event_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
     user_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
     session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
-    event_type: str = Field(sa_column=Column(String(64), nullable=False))
+    # Our two types, or an SDK's event name (Segment `track`, PostHog `capture`), up to 256.
+    event_type: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
     role: str = Field(sa_column=Column(String(16), nullable=False))
     message: str = Field(sa_column=Column(Text, nullable=False))
     cta_id: str | None = Field(default=None, sa_column=Column(String(ID_LENGTH), nullable=True))
@@ -89,6 +90,24 @@ def _count() -> Any:
 
 def _bitmap() -> Any:
     return Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class UserProfile(SQLModel, table=True):
+    """A user's traits (Segment `identify`, PostHog `$set`), folded from the events that carry
+    them in event time order, so it can always be rebuilt from the events that remain."""
+
+    __tablename__ = "user_profile"
+
+    user_id: str = Field(sa_column=Column(String(ID_LENGTH), primary_key=True))
+    traits: dict[str, Any] = Field(sa_column=Column(JSONDocument, nullable=False))
+    # The first and the last event folded in: (last_at, last_event_id) orders what comes next,
+    # and first_at tells retention which profiles lose events when old days are deleted.
+    first_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    last_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    last_event_id: str | None = Field(
+        default=None, sa_column=Column(String(ID_LENGTH), nullable=True)
+    )
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
 class Rollup(SQLModel, table=True):
@@ -190,6 +209,7 @@ class AuditEntry(SQLModel, table=True):
 event_table = Event.__table__  # type: ignore[attr-defined]
 user_key_table = UserKey.__table__  # type: ignore[attr-defined]
 session_key_table = SessionKey.__table__  # type: ignore[attr-defined]
+user_profile_table = UserProfile.__table__  # type: ignore[attr-defined]
 rollup_table = Rollup.__table__  # type: ignore[attr-defined]
 rollup_delta_table = RollupDelta.__table__  # type: ignore[attr-defined]
 report_table = Report.__table__  # type: ignore[attr-defined]

@@ -64,7 +64,7 @@ async def export(
     end_date: EndDate = None,
     tz: TimeZone = "UTC",
     event_type: Annotated[
-        str | None, Query(max_length=64, pattern=NO_NUL, description="Only this event type.")
+        str | None, Query(max_length=256, pattern=NO_NUL, description="Only this event type.")
     ] = None,
     user_id: Annotated[
         str | None, Query(max_length=256, pattern=NO_NUL, description="Only this user's events.")

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from plugin_analytics.analytics.profiles import traits_of
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import SessionDep
 from plugin_analytics.errors import NotFound, refusals
@@ -44,7 +45,9 @@ def _found(page: Page, cursor: str | None, what: str) -> Page:
 def user_history(
     user_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> UserHistory:
-    """A user's messages and CTA clicks in time order, grouped by session."""
+    """A user's events (messages, CTA clicks, and any other event an SDK sent) in time order,
+    grouped by session, with the user's traits. Events outside any chat session have the
+    session_id ""."""
     where = event_table.c.user_id == user_id
     page = _found(
         events_page(session, where=where, limit=limit, cursor=cursor), cursor, f"user {user_id!r}"
@@ -53,7 +56,10 @@ def user_history(
     for row in page.rows:
         sessions.setdefault(row.session_id, []).append(_public(row))
     transcripts = [SessionTranscript(session_id=k, events=v) for k, v in sessions.items()]
-    return UserHistory(user_id=user_id, sessions=transcripts, next_cursor=page.next_cursor)
+    traits = traits_of(session.connection(), user_id)
+    return UserHistory(
+        user_id=user_id, traits=traits, sessions=transcripts, next_cursor=page.next_cursor
+    )
 
 
 @router.get("/sessions/{session_id:id}", response_model=SessionPage, responses=TRANSCRIPT_REFUSALS)

@@ -34,6 +34,10 @@ class SessionPage(SessionTranscript):
 
 class UserHistory(BaseModel):
     user_id: str
+    traits: dict[str, Any] | None = Field(
+        description="What identify calls (Segment) and $set (PostHog) said about the user, "
+        "merged in event time order; null when nothing did."
+    )
     sessions: list[SessionTranscript] = Field(
         description="This page's events grouped by session, in order of each session's first event "
         "on the page; a session can continue on the next page."

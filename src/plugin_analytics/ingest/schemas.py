@@ -44,7 +44,7 @@ def _utf8_size(value: str) -> int:
         raise ValueError("must be valid Unicode (no lone surrogates)") from exc
 
 
-def _clean_text(value: str) -> str:
+def clean_text(value: str) -> str:
     _reject_nul(value)
     _utf8_size(value)
     return value
@@ -66,28 +66,33 @@ def _has_nul(value: Any) -> bool:
     return isinstance(value, list) and any(_has_nul(item) for item in value)
 
 
-def _properties_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
+def encoded_json(value: Any) -> str:
+    """`value` as compact JSON text, UTF-8 as is; ValueError for what no database here stores:
+    NUL characters, NaN and Infinity."""
     if _has_nul(value):
         raise ValueError("must not contain NUL (\\u0000) characters")
     try:
-        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:
         raise ValueError("must not contain NaN or Infinity (not valid JSON)") from None
-    size = _utf8_size(encoded)
+
+
+def _properties_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    size = _utf8_size(encoded_json(value))
     if size > MAX_PROPERTIES_BYTES:
         raise ValueError(f"is {size} bytes; the limit is {MAX_PROPERTIES_BYTES} bytes (16 KiB)")
     return value
 
 
-def _iso_text(value: Any) -> Any:
+def iso_text(value: Any) -> Any:
     if not isinstance(value, str) or not ISO_DATE_START.match(value):
         raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-11-24T10:15:00Z")
     return value
 
 
-def _not_far_future(value: datetime) -> datetime:
+def not_far_future(value: datetime) -> datetime:
     try:
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:
@@ -100,20 +105,20 @@ def _not_far_future(value: datetime) -> datetime:
 Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"\S"),
-    AfterValidator(_clean_text),
+    AfterValidator(clean_text),
 ]
 Message = Annotated[str, AfterValidator(_clean_message)]
 Properties = Annotated[dict[str, Any] | None, AfterValidator(_properties_size)]
-Timestamp = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_not_far_future)]
+Timestamp = Annotated[datetime, BeforeValidator(iso_text), AfterValidator(not_far_future)]
 
 
-def _message_text(value: str, info: ValidationInfo) -> str:
+def message_text(value: str, info: ValidationInfo) -> str:
     if info.data.get("event_type") == "message" and not value.strip():
         raise ValueError("must not be empty for event_type 'message'")
     return value
 
 
-def _message_present(event: "EventCreate") -> "EventCreate":
+def message_present(event: "EventCreate") -> "EventCreate":
     # `message` may be left out of a CTA click, so only the whole event can say it is missing.
     if event["event_type"] == "message" and "message" not in event:
         raise ValueError("message is required for event_type 'message'")
@@ -135,7 +140,7 @@ class EventCreate(TypedDict):
     message: NotRequired[
         Annotated[
             Message,
-            AfterValidator(_message_text),
+            AfterValidator(message_text),
             Field(description="Message text (required for messages), or the CTA's label."),
         ]
     ]
@@ -167,7 +172,7 @@ class EventCreate(TypedDict):
     write_key: NotRequired[Annotated[str, Field(description=WRITE_KEY_FIELD)]]
 
 
-ValidEvent = Annotated[EventCreate, AfterValidator(_message_present)]
+ValidEvent = Annotated[EventCreate, AfterValidator(message_present)]
 
 
 class BatchCreate(TypedDict):

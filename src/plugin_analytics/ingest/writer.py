@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from plugin_analytics.analytics.profiles import update_profiles
 from plugin_analytics.analytics.rollups import COMPACT_BATCH, compact, record_deltas
 from plugin_analytics.db.models import rollup_delta_table
 from plugin_analytics.errors import APIError, StorageUnavailable
@@ -271,6 +272,7 @@ class EventWriter:
             stored, known = self._store.insert_numbered(connection, rows) if rows else ([], None)
             if stored:
                 record_deltas(connection, facts(stored), known)
+                update_profiles(connection, stored)
         return {row[0] for row in stored}
 
 

@@ -1,0 +1,169 @@
+"""User traits: what Segment `identify` and PostHog `$set` say about a user.
+
+An event carries trait changes in its properties, in PostHog's words: `$set_once` (set a trait
+the user does not have yet), `$set` (set or replace) and `$unset` (a list of traits to remove),
+applied in that order. Segment's identify is stored with its traits as `$set`.
+
+A user's profile is those changes folded in event time order (ties by event_id), so it never
+depends on the order in which events arrive. Ingestion folds new events onto the stored profile
+when they come after everything folded so far, and otherwise rebuilds it from the user's events;
+retention rebuilds the profiles that lost events, and erasure deletes the profile.
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from plugin_analytics.db.models import event_table, user_profile_table
+from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+
+TRAIT_OPS = ("$set_once", "$set", "$unset")
+# (occurred_at in µs, event_id, properties): one event that changes traits.
+Change = tuple[int, str, dict[str, Any]]
+
+
+def carries_traits(properties_json: str | None) -> bool:
+    """Whether stored properties (as JSON text) may change traits: a cheap test for ingestion."""
+    return properties_json is not None and (
+        '"$set' in properties_json or '"$unset"' in properties_json
+    )
+
+
+def apply(traits: dict[str, Any], properties: dict[str, Any]) -> None:
+    """Apply one event's trait changes to `traits`; malformed ones are ignored."""
+    once, replace, remove = (properties.get(op) for op in TRAIT_OPS)
+    if isinstance(once, dict):
+        for name, value in once.items():
+            traits.setdefault(name, value)
+    if isinstance(replace, dict):
+        traits.update(replace)
+    if isinstance(remove, list):
+        for name in remove:
+            if isinstance(name, str):
+                traits.pop(name, None)
+
+
+def fold(changes: Iterable[Change]) -> dict[str, Any]:
+    traits: dict[str, Any] = {}
+    for *_, properties in sorted(changes, key=lambda change: change[:2]):
+        apply(traits, properties)
+    return traits
+
+
+def update_profiles(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Ingestion: fold the trait changes of newly stored event rows (store.COLUMNS order) into
+    their users' profiles, in the transaction that stores them."""
+    changes: dict[str, list[Change]] = {}
+    for row in rows:
+        if carries_traits(row[7]):
+            properties = json.loads(row[7])
+            if any(op in properties for op in TRAIT_OPS):
+                changes.setdefault(row[1], []).append((row[8], row[0], properties))
+    for user_id in sorted(changes):  # one lock order for every worker
+        _fold_into(connection, user_id, sorted(changes[user_id], key=lambda c: c[:2]))
+
+
+def _fold_into(connection: Connection, user_id: str, changes: list[Change]) -> None:
+    profile = _locked(connection, user_id)
+    last = (
+        (to_epoch_us(profile.last_at), profile.last_event_id)
+        if profile.last_at is not None
+        else None
+    )
+    if last is not None and changes[0][:2] < last:  # arrived late: fold everything again
+        rebuild(connection, user_id)
+        return
+    traits = dict(profile.traits)
+    for *_, properties in changes:
+        apply(traits, properties)
+    first_at = profile.first_at or from_epoch_us(changes[0][0])
+    _write(connection, user_id, traits, first_at, changes[-1][:2])
+
+
+def _locked(connection: Connection, user_id: str) -> Any:
+    """The user's profile row, created empty if missing, locked until the transaction ends
+    (PostgreSQL; the writer holds SQLite's only write lock anyway)."""
+    values = {"user_id": user_id, "traits": {}, "updated_at": datetime.now(UTC)}
+    if connection.dialect.name == "postgresql":
+        connection.execute(pg_insert(user_profile_table).values(values).on_conflict_do_nothing())
+    else:
+        connection.execute(
+            sqlite_insert(user_profile_table).values(values).on_conflict_do_nothing()
+        )
+    return connection.execute(
+        select(user_profile_table).where(user_profile_table.c.user_id == user_id).with_for_update()
+    ).one()
+
+
+def _write(
+    connection: Connection,
+    user_id: str,
+    traits: dict[str, Any],
+    first_at: datetime,
+    last: tuple[int, str],
+) -> None:
+    connection.execute(
+        update(user_profile_table)
+        .where(user_profile_table.c.user_id == user_id)
+        .values(
+            traits=traits,
+            first_at=first_at,
+            last_at=from_epoch_us(last[0]),
+            last_event_id=last[1],
+            updated_at=datetime.now(UTC),
+        )
+    )
+
+
+def rebuild(connection: Connection, user_id: str) -> None:
+    """Fold the profile again from the user's stored events; delete it if none changes traits."""
+    changes = _stored_changes(connection, user_id)
+    if not changes:
+        forget(connection, user_id)
+        return
+    _locked(connection, user_id)
+    first, last = min(c[:2] for c in changes), max(c[:2] for c in changes)
+    _write(connection, user_id, fold(changes), from_epoch_us(first[0]), last)
+
+
+def _stored_changes(connection: Connection, user_id: str) -> list[Change]:
+    rows = connection.execute(
+        select(event_table.c.occurred_at, event_table.c.event_id, event_table.c.properties).where(
+            event_table.c.user_id == user_id, event_table.c.properties.is_not(None)
+        )
+    )
+    return [
+        (to_epoch_us(occurred_at), event_id, properties)
+        for occurred_at, event_id, properties in rows
+        if isinstance(properties, dict) and any(op in properties for op in TRAIT_OPS)
+    ]
+
+
+def forget(connection: Connection, user_id: str) -> None:
+    connection.execute(delete(user_profile_table).where(user_profile_table.c.user_id == user_id))
+
+
+def rebuild_older_than(connection: Connection, cut: datetime) -> int:
+    """Retention: rebuild every profile that folded in an event from before `cut` (now deleted).
+    Returns how many profiles were rebuilt or deleted."""
+    users = (
+        connection.execute(
+            select(user_profile_table.c.user_id).where(user_profile_table.c.first_at < cut)
+        )
+        .scalars()
+        .all()
+    )
+    for user_id in users:
+        rebuild(connection, user_id)
+    return len(users)
+
+
+def traits_of(connection: Connection, user_id: str) -> dict[str, Any] | None:
+    return connection.execute(
+        select(user_profile_table.c.traits).where(user_profile_table.c.user_id == user_id)
+    ).scalar()

@@ -1,0 +1,188 @@
+"""The ingestion endpoint every wire format shares: our own, Segment's and PostHog's.
+
+Ingestion is the hot path, so its routes are plain ASGI endpoints: the body is read once and
+validated from raw bytes, with none of FastAPI's per-request dependency solving or response
+serialisation. A `Dialect` says how one wire format is read and answered; the endpoint does the
+rest the same way for all of them: the write key, the rate limit, the size limit, RETENTION_DAYS,
+REDACT_PII, and storing the events before answering.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from anyio import to_thread
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from plugin_analytics.access.ring import KeySet, header_write_key
+from plugin_analytics.analytics.retention import oldest_accepted
+from plugin_analytics.config import Settings
+from plugin_analytics.errors import APIError
+from plugin_analytics.ingest.body import InvalidBody, read_limited
+from plugin_analytics.ingest.redact import might_hold_pii, redact
+from plugin_analytics.ingest.schemas import EventCreate
+from plugin_analytics.ingest.writer import EventWriter
+
+REDACT_ON_LOOP_CHARS = 512  # beyond this, masking could hold the event loop for milliseconds
+
+Body = TypeVar("Body")
+Loc = list[str | int]
+
+
+class Dialect(Protocol[Body]):
+    """One wire format: how its requests are read, mapped to events and answered."""
+
+    def max_body_bytes(self, settings: Settings) -> int:
+        """The largest body accepted, before and after decompression."""
+        ...
+
+    async def read(self, scope: Scope, raw: bytes, limit: int) -> Body:
+        """Decode and validate the body; refuse it with an APIError naming what is wrong."""
+        ...
+
+    def body_key(self, scope: Scope, body: Body) -> str | None:
+        """The write key sent in the body (or query), for clients that cannot set headers."""
+        ...
+
+    def events(self, body: Body, received_at: datetime) -> list[EventCreate]:
+        """The events to store; raises InvalidBody naming each field at fault."""
+        ...
+
+    def timestamp_loc(self, body: Body, index: int) -> Loc:
+        """Where the `index`th event's time was given, to name it in a refusal."""
+        ...
+
+    async def answer(
+        self, writer: EventWriter, events: list[EventCreate], received_at: datetime
+    ) -> bytes:
+        """Store the events and say so, as JSON."""
+        ...
+
+    def refusal(self, exc: APIError) -> Response:
+        """The answer for a refused request, with the status codes the SDKs expect."""
+        ...
+
+
+class IngestEndpoint(Generic[Body]):
+    """An ASGI endpoint: check the write key and the rate limit, read the body within the size
+    limit, validate it, store it, answer JSON.
+
+    A key sent in a header is checked before the body is read; a key in the body (for
+    sendBeacon, which cannot set headers, and for SDKs that send it there) once it is valid.
+    """
+
+    def __init__(self, dialect: Dialect[Body]) -> None:
+        self._dialect = dialect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response: Response
+        if scope["method"] != "POST":  # an OPTIONS request that is not a CORS preflight
+            response = PlainTextResponse("Method Not Allowed", 405, {"Allow": "POST, OPTIONS"})
+            await response(scope, receive, send)
+            return
+        try:
+            response = Response(await self._handle(scope, receive), 200, None, "application/json")
+        except APIError as exc:
+            response = self._dialect.refusal(exc)
+        await response(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive) -> bytes:
+        dialect, state = self._dialect, scope["app"].state
+        keys: KeySet = state.keys.current
+        # While ingestion is open, a key (even a malformed header) is not looked at.
+        header_key = header_write_key(scope["headers"]) if keys.write_required else None
+        key_in_body = keys.write_required and header_key is None
+        if not key_in_body:
+            self._admit(state, scope, keys.check_write(header_key))
+        limit = dialect.max_body_bytes(state.settings)
+        body = await dialect.read(scope, await read_limited(scope, receive, limit), limit)
+        if key_in_body:
+            self._admit(state, scope, keys.check_write(dialect.body_key(scope, body)))
+        received_at = datetime.now(UTC)
+        events = dialect.events(body, received_at)
+        if state.settings.retention_days:
+            _refuse_expired(events, state.settings.retention_days, dialect, body)
+        if state.settings.redact_pii:
+            await _redact_messages(events, state.settings.redact_pii_region)
+        return await dialect.answer(state.writer, events, received_at)
+
+    @staticmethod
+    def _admit(state: Any, scope: Scope, key_digest: str | None) -> None:
+        if state.rate_limit is not None:
+            client = scope.get("client")
+            state.rate_limit.hit(key_digest, client[0] if client else "unknown")
+
+
+def _refuse_expired(
+    events: Sequence[EventCreate], days: int, dialect: Dialect[Any], body: Any
+) -> None:
+    """422 for an event older than RETENTION_DAYS: it would be deleted at the next run."""
+    oldest = oldest_accepted(days)
+    errors = [
+        {
+            "loc": dialect.timestamp_loc(body, n),
+            "msg": f"is older than RETENTION_DAYS ({days} days), so it would not be kept",
+            "type": "value_error",
+        }
+        for n, event in enumerate(events)
+        if (timestamp := event.get("timestamp")) is not None and timestamp < oldest
+    ]
+    if errors:
+        raise InvalidBody(errors)
+
+
+async def _redact_messages(events: list[EventCreate], region: str) -> None:
+    """REDACT_PII: mask e-mail addresses, phone and card numbers before anything is stored.
+    Masking costs about 0.1 ms a number found, so long texts are masked off the event loop."""
+    texts = [
+        (event, event["message"])
+        for event in events
+        if "message" in event and might_hold_pii(event["message"])
+    ]
+    if sum(len(text) for _, text in texts) > REDACT_ON_LOOP_CHARS:
+        masked = await to_thread.run_sync(_redact_all, [text for _, text in texts], region)
+    else:
+        masked = _redact_all([text for _, text in texts], region)
+    for (event, _), text in zip(texts, masked, strict=True):
+        event["message"] = text
+
+
+def _redact_all(texts: list[str], region: str) -> list[str]:
+    return [redact(text, region) for text in texts]
+
+
+# What a browser may send to ingestion: JSON, and the write key as a header or Basic auth.
+CORS_HEADERS = ["Content-Type", "Content-Encoding", "X-Write-Key", "Authorization"]
+CORS_MAX_AGE_S = 86_400
+
+
+def ingest_route(path: str, dialect: Dialect[Any], cors_origins: list[str]) -> Route:
+    """A route to `dialect`'s endpoint at `path`, answering CORS for `cors_origins` (`*`: any
+    origin). Only ingestion routes do: read and admin routes never send CORS headers."""
+    endpoint = IngestEndpoint(dialect)
+    cors = CORSMiddleware(
+        endpoint,
+        allow_origins=cors_origins,
+        allow_methods=["POST"],
+        allow_headers=CORS_HEADERS,
+        max_age=CORS_MAX_AGE_S,
+    )
+    return Route(path, CorsWhenOrigin(endpoint, cors), methods=["POST", "OPTIONS"])
+
+
+class CorsWhenOrigin:
+    """Only a request with an Origin header goes through CORS. Any other (an SDK, a server,
+    curl) is not a CORS request, and CORSMiddleware would only pass it on after parsing every
+    header: on the hot path, it skips that."""
+
+    def __init__(self, endpoint: ASGIApp, cors: ASGIApp) -> None:
+        self._endpoint, self._cors = endpoint, cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if any(name == b"origin" for name, _ in scope["headers"]):
+            await self._cors(scope, receive, send)
+        else:
+            await self._endpoint(scope, receive, send)

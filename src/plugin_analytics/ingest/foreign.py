@@ -1,0 +1,216 @@
+"""What Segment's and PostHog's formats share once read: their events become ours.
+
+A mapped event is validated with the same rules as our own (ids, message text, roles, times),
+and a refusal names the field as the SDK sent it (`batch.3.properties.session_id`), not ours.
+Events other than chat messages and CTA clicks keep their SDK's name as event_type and may
+have no session (session_id ""); they are stored and shown, and not counted as chat.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, NotRequired, cast
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import from_json
+from typing_extensions import TypedDict
+
+from plugin_analytics.errors import BadRequest
+from plugin_analytics.ingest.body import InvalidBody
+from plugin_analytics.ingest.schemas import (
+    MAX_ID_CHARS,
+    EventCreate,
+    Identifier,
+    Message,
+    clean_text,
+    encoded_json,
+    iso_text,
+    message_present,
+    message_text,
+    not_far_future,
+)
+
+Loc = list[str | int]
+CHAT = ("message", "cta_click")
+CHAT_FIELDS = ("message", "role", "cta_id")
+
+
+def _json_clean(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None:
+        encoded_json(value)
+    return value
+
+
+def _id_text(value: Any) -> Any:
+    # SDKs may send numeric ids (PostHog's distinct_id, Segment's userId); they are kept as text.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _session_present(event: "MappedEvent") -> "MappedEvent":
+    if event["event_type"] in CHAT and not event["session_id"]:
+        raise ValueError(f"a session id is required for a {event['event_type']!r} event")
+    return event
+
+
+IdText = Annotated[Identifier, BeforeValidator(_id_text)]
+# "" is no session: an SDK's page view or identify need not belong to a chat.
+SessionId = Annotated[
+    str,
+    BeforeValidator(_id_text),
+    StringConstraints(max_length=MAX_ID_CHARS, pattern=r"^$|\S"),
+    AfterValidator(clean_text),
+]
+
+
+class MappedEvent(TypedDict):
+    """An SDK's event as ours, before validation. Field order matters: `message` is checked
+    against `event_type`."""
+
+    event_id: NotRequired[IdText]
+    user_id: IdText
+    event_type: Identifier
+    session_id: SessionId
+    message: NotRequired[Annotated[Message, AfterValidator(message_text)]]
+    role: NotRequired[Literal["user", "assistant"]]
+    cta_id: NotRequired[IdText | None]
+    timestamp: Annotated[datetime, AfterValidator(not_far_future)]
+    properties: Annotated[dict[str, Any] | None, AfterValidator(_json_clean)]
+
+
+MAPPED = TypeAdapter(
+    Annotated[MappedEvent, AfterValidator(message_present), AfterValidator(_session_present)]
+)
+TIME = TypeAdapter(Annotated[datetime, BeforeValidator(iso_text)])
+
+
+def load_json(text: bytes) -> Any:
+    """The JSON document in `text`; 400 naming where it is broken."""
+    if not text.strip():
+        raise BadRequest("request body is empty; send JSON")
+    try:
+        return from_json(text, allow_inf_nan=False)
+    except ValueError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON (how the SDKs count an event against a limit)."""
+    return len(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+    )
+
+
+def corrected_time(
+    timestamp: datetime | None, sent_at: datetime | None, received_at: datetime
+) -> datetime:
+    """The event time on the server's clock: a client clock that is off moves `timestamp` and
+    `sent_at` alike, so received_at - (sent_at - timestamp) cancels it out."""
+    if timestamp is None:
+        return received_at
+    if sent_at is None:
+        return timestamp
+    return received_at - (sent_at - timestamp)
+
+
+class Mapper:
+    """Turns an SDK's events into ours, collecting every refusal before raising them at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[dict[str, Any]] = []
+        self.events: list[EventCreate] = []
+
+    def refuse(self, loc: Loc, msg: str) -> None:
+        self.errors.append({"loc": loc, "msg": msg, "type": "value_error"})
+
+    def time(self, value: Any, loc: Loc) -> datetime | None:
+        """An ISO 8601 time (UTC if it has no offset), or None when absent or refused."""
+        if value is None:
+            return None
+        try:
+            parsed = TIME.validate_python(value)
+        except ValidationError as exc:
+            self.refuse(loc, exc.errors()[0]["msg"].removeprefix("Value error, "))
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+    def add(self, event: dict[str, Any], origin: dict[str, Loc], prefix: Loc) -> None:
+        """Validate a mapped event; `origin` names where each of our fields came from."""
+        try:
+            self.events.append(cast(EventCreate, MAPPED.validate_python(event)))
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False, include_input=False, include_context=False):
+                field, *rest = error["loc"] or ("",)
+                where = origin.get(str(field), [])
+                self.errors.append(
+                    {"loc": [*prefix, *where, *rest], "msg": error["msg"], "type": error["type"]}
+                )
+        except OverflowError:
+            self.refuse([*prefix, *origin.get("timestamp", [])], "is out of range")
+
+    def chat_complete(self, event: dict[str, Any], origin: dict[str, Loc], prefix: Loc) -> bool:
+        """A chat event needs a session, and a message needs its text: refuse it, naming the
+        SDK's field, when one is missing."""
+        if event["event_type"] not in CHAT:
+            return True
+        complete = True
+        if not event["session_id"]:
+            self.refuse(
+                [*prefix, *origin["session_id"]], f"is required for {event['event_type']!r}"
+            )
+            complete = False
+        if event["event_type"] == "message" and "message" not in event:
+            self.refuse([*prefix, *origin["message"]], "is required for 'message'")
+            complete = False
+        return complete
+
+    def result(self) -> list[EventCreate]:
+        if self.errors:
+            raise InvalidBody(self.errors)
+        return self.events
+
+
+def skewed(
+    mapper: Mapper,
+    timestamp: datetime | None,
+    sent_at: datetime | None,
+    received: datetime,
+    loc: Loc,
+) -> datetime | None:
+    """corrected_time, or None (refused) when the correction leaves the calendar."""
+    try:
+        return corrected_time(timestamp, sent_at, received)
+    except OverflowError:
+        mapper.refuse(loc, "is too far from the time the batch was sent")
+        return None
+
+
+def take_chat_fields(
+    event: dict[str, Any], properties: dict[str, Any], origin: dict[str, Loc], where: Loc
+) -> None:
+    """A chat event's message, role and CTA id are read from (and taken out of) its
+    properties."""
+    for name in CHAT_FIELDS:
+        origin[name] = [*where, name]
+        if name in properties:
+            event[name] = properties.pop(name)
+
+
+def take_session(
+    event: dict[str, Any],
+    properties: dict[str, Any],
+    names: tuple[str, ...],
+    origin: dict[str, Loc],
+    where: Loc,
+) -> None:
+    for name in names:
+        if name in properties:
+            event["session_id"] = properties.pop(name)
+            origin["session_id"] = [*where, name]
+            return
+    event["session_id"] = ""
+    origin["session_id"] = [*where, names[0]]

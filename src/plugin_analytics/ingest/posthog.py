@@ -1,0 +1,316 @@
+"""PostHog's capture API: POST /batch, /capture and /e (and /i/v0/e), as posthog-js,
+posthog-python and the other SDKs send them.
+
+The write key is the project API key: `api_key`, `token` or `$token` in the body, or `token` in
+an event's properties (posthog-js). Bodies may be gzipped (Content-Encoding, posthog-js's
+`?compression=gzip-js`, or just gzip's magic number) or base64 in a form (sendBeacon). Status
+codes are PostHog's: 400 for a bad request, 413 for an event over 1 MiB or a body over 20 MiB.
+A request with any bad event is refused whole, naming it, and nothing of it is stored.
+
+How events map to ours:
+- `event` is the event_type: `message` and `cta_click` are chat events, and their properties
+  `message`, `role` and `cta_id` are our fields of those names; other events are stored as they
+  are.
+- `distinct_id` is the user_id, `uuid` the event_id (a retried event is stored once), and the
+  `$session_id` property the session_id.
+- `$set`, `$set_once` and `$unset` (in the properties or beside them) update the user's traits.
+- The time is corrected for the client's clock: with `offset` (ms before sending), receivedAt -
+  offset; else with `sent_at` (or posthog-js's `_`), receivedAt - (sent_at - timestamp).
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+from starlette.types import Scope
+
+from plugin_analytics.config import Settings
+from plugin_analytics.errors import RETRY_AFTER, APIError
+from plugin_analytics.ingest.body import InvalidBody
+from plugin_analytics.ingest.encoding import decode_body, query_value
+from plugin_analytics.ingest.endpoint import Loc
+from plugin_analytics.ingest.foreign import (
+    CHAT,
+    Mapper,
+    json_size,
+    load_json,
+    skewed,
+    take_chat_fields,
+    take_session,
+)
+from plugin_analytics.ingest.schemas import EventCreate
+from plugin_analytics.ingest.writer import EventWriter
+
+MAX_BODY_BYTES = 20 * 1024 * 1024  # PostHog's own limit: its SDKs send batches up to ~6 MiB
+MAX_EVENT_BYTES = 1024 * 1024
+MAX_BATCH_EVENTS = 10_000
+SUCCESS = b'{"status":1}'
+KEY_FIELDS = ("api_key", "token", "$token")
+TRAIT_FIELDS = ("$set", "$set_once", "$unset")
+MAX_OFFSET_MS = 366 * 24 * 3600 * 1000
+
+
+class EventTooLarge(APIError):
+    status_code = 413
+
+
+class PostHogBody:
+    """A parsed request: its events, and the fields they share (the key, `sent_at`)."""
+
+    def __init__(
+        self, shape: str, shared: dict[str, Any], events: list[Any], sent_ms: str | None
+    ) -> None:
+        self.shape, self.shared, self.events, self.sent_ms = shape, shared, events, sent_ms
+
+    def loc(self, index: int) -> Loc:
+        """Where the `index`th event is in the body, to name it in a refusal."""
+        if self.shape == "batch":
+            return ["batch", index]
+        return [index] if self.shape == "list" else []
+
+
+class PostHog:
+    """PostHog's capture endpoints: one event, a list of events, or {"batch": [...]}."""
+
+    def max_body_bytes(self, settings: Settings) -> int:
+        return MAX_BODY_BYTES
+
+    async def read(self, scope: Scope, raw: bytes, limit: int) -> PostHogBody:
+        document = load_json(await decode_body(scope, raw, limit, sniff=True))
+        sent_ms = query_value(scope, "_")
+        if isinstance(document, list):
+            body = PostHogBody("list", {}, document, sent_ms)
+        elif not isinstance(document, dict):
+            raise _invalid([], "the body must be an event, a list of events or {batch: [...]}")
+        elif "batch" in document:
+            if not isinstance(document["batch"], list):
+                raise _invalid(["batch"], "must be a list of events")
+            body = PostHogBody("batch", document, document["batch"], sent_ms)
+        else:
+            body = PostHogBody("event", document, [document], sent_ms)
+        if not body.events:
+            raise _invalid([], "the body holds no events")
+        if len(body.events) > MAX_BATCH_EVENTS:
+            raise _invalid([], f"holds {len(body.events)} events; the limit is {MAX_BATCH_EVENTS}")
+        return body
+
+    def body_key(self, scope: Scope, body: PostHogBody) -> str | None:
+        first = body.events[0] if isinstance(body.events[0], dict) else {}
+        properties = first.get("properties")
+        for source in (body.shared, first, properties if isinstance(properties, dict) else {}):
+            for name in KEY_FIELDS:
+                if isinstance(source.get(name), str):
+                    return str(source[name])
+        return None
+
+    def events(self, body: PostHogBody, received_at: datetime) -> list[EventCreate]:
+        mapper = Mapper()
+        sent_at = mapper.time(body.shared.get("sent_at"), ["sent_at"])
+        if sent_at is None and body.sent_ms is not None:
+            sent_at = _from_ms(mapper, body.sent_ms)
+        for n, event in enumerate(body.events):
+            prefix = body.loc(n)
+            if not isinstance(event, dict):
+                mapper.refuse(prefix, "must be a JSON object (an event)")
+                continue
+            if (size := json_size(event)) > MAX_EVENT_BYTES:
+                raise EventTooLarge(
+                    f"event {n} is {size} bytes; the limit is {MAX_EVENT_BYTES} (1 MiB)"
+                )
+            _map(mapper, event, sent_at, received_at, prefix)
+        return mapper.result()
+
+    def timestamp_loc(self, body: PostHogBody, index: int) -> Loc:
+        return [*body.loc(index), "timestamp"]
+
+    async def answer(
+        self, writer: EventWriter, events: list[EventCreate], received_at: datetime
+    ) -> bytes:
+        await writer.write(events, received_at)
+        return SUCCESS
+
+    def refusal(self, exc: APIError) -> JSONResponse:
+        status = exc.status_code
+        if status not in (401, 403, 413, 429) and status < 499:
+            status = 400
+        kind = {401: "authentication_error", 403: "authentication_error", 429: "throttled_error"}
+        payload: dict[str, Any] = {
+            "type": kind.get(status, "validation_error" if status < 500 else "server_error"),
+            "code": _CODES.get(status, "unavailable"),
+            "detail": _words(exc.detail),
+        }
+        if not isinstance(exc.detail, str):
+            payload["errors"] = exc.detail
+        return JSONResponse(payload, status_code=status, headers=exc.headers)
+
+
+_CODES = {
+    400: "invalid_payload",
+    401: "invalid_api_key",
+    403: "invalid_api_key",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
+
+
+def _invalid(loc: Loc, msg: str) -> APIError:
+    return InvalidBody([{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def _words(detail: Any) -> str:
+    if isinstance(detail, str):
+        return detail
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}".lstrip(": ")
+        for error in detail
+    )
+
+
+def _from_ms(mapper: Mapper, value: str) -> datetime | None:
+    """posthog-js's `_` query parameter: when it sent the request, in ms since the epoch."""
+    if not value.isdigit() or len(value) > 15:
+        mapper.refuse(["query", "_"], "must be milliseconds since the Unix epoch")
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(value))
+
+
+def _map(
+    mapper: Mapper,
+    given: dict[str, Any],
+    batch_sent_at: datetime | None,
+    received_at: datetime,
+    prefix: Loc,
+) -> None:
+    origin: dict[str, Loc] = {}
+    raw = given.get("properties")
+    if raw is not None and not isinstance(raw, dict):
+        mapper.refuse([*prefix, "properties"], "must be a JSON object")
+        return
+    properties = dict(raw or {})
+    for name in (*KEY_FIELDS, "distinct_id"):
+        properties.pop(name, None)  # the key is a credential; the user is a column
+    for name in TRAIT_FIELDS:
+        if name in given:  # older SDKs send them beside the properties
+            properties[name] = given[name]
+    user_field = "distinct_id" if given.get("distinct_id") not in (None, "") else None
+    user = given.get("distinct_id") if user_field else (raw or {}).get("distinct_id")
+    if user in (None, ""):
+        mapper.refuse([*prefix, "distinct_id"], "is required")
+        return
+    if given.get("event") in (None, ""):
+        mapper.refuse([*prefix, "event"], "is required")
+        return
+    event: dict[str, Any] = {"user_id": user, "event_type": given["event"]}
+    origin["user_id"] = ["distinct_id"] if user_field else ["properties", "distinct_id"]
+    origin["event_type"] = ["event"]
+    if given.get("uuid") is not None:
+        event["event_id"] = given["uuid"]
+        origin["event_id"] = ["uuid"]
+    event["timestamp"] = _time(mapper, given, properties, batch_sent_at, received_at, prefix)
+    origin["timestamp"] = ["timestamp"]
+    if event["event_type"] in CHAT:
+        take_chat_fields(event, properties, origin, ["properties"])
+    take_session(event, properties, ("$session_id", "session_id"), origin, ["properties"])
+    event["properties"] = properties or None
+    origin["properties"] = ["properties"]
+    if mapper.chat_complete(event, origin, prefix) and event["timestamp"] is not None:
+        mapper.add(event, origin, prefix)
+
+
+def _time(
+    mapper: Mapper,
+    given: dict[str, Any],
+    properties: dict[str, Any],
+    batch_sent_at: datetime | None,
+    received_at: datetime,
+    prefix: Loc,
+) -> datetime | None:
+    """PostHog's rule: `offset` wins; else `timestamp` moved by the clock skew that `sent_at`
+    shows (unless the `$ignore_sent_at` property is true); else the time received."""
+    offset = given.get("offset")
+    if offset is not None:
+        if not isinstance(offset, int) or isinstance(offset, bool) or abs(offset) > MAX_OFFSET_MS:
+            mapper.refuse([*prefix, "offset"], "must be whole milliseconds, at most a year")
+            return None
+        return received_at - timedelta(milliseconds=offset)
+    timestamp = mapper.time(given.get("timestamp"), [*prefix, "timestamp"])
+    sent_at = mapper.time(given.get("sent_at"), [*prefix, "sent_at"]) or batch_sent_at
+    if properties.get("$ignore_sent_at") is True:
+        sent_at = None
+    if timestamp is None and given.get("timestamp") is not None:
+        return None  # refused above
+    return skewed(mapper, timestamp, sent_at, received_at, [*prefix, "timestamp"])
+
+
+ROUTES = [
+    (path, PostHog())
+    for base in ("/batch", "/capture", "/e", "/i/v0/e", "/track")
+    for path in (base, f"{base}/")
+]
+
+
+class PostHogSuccess(BaseModel):
+    status: int = 1
+
+
+class PostHogError(BaseModel):
+    type: str = Field(description="validation_error, authentication_error, throttled_error…")
+    code: str = Field(description="invalid_payload, invalid_api_key, payload_too_large…")
+    detail: str = Field(description="What was wrong, in words.")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Each field at fault, as {loc, msg, type}."
+    )
+
+
+def _refusals() -> dict[int | str, Any]:
+    schema = {"application/json": {"schema": PostHogError.model_json_schema()}}
+    described = {
+        400: "Malformed JSON or a bad event; nothing was stored",
+        401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
+        403: "An admin key: ingestion takes a write key",
+        413: "An event over 1 MiB or a body over 20 MiB",
+        429: "Over INGEST_RATE_LIMIT; nothing was stored",
+        503: "Storage unavailable or overloaded; nothing was stored",
+    }
+    return {
+        status: {
+            "content": schema,
+            "description": text,
+            **({"headers": RETRY_AFTER} if status in (429, 503) else {}),
+        }
+        for status, text in described.items()
+    }
+
+
+docs = APIRouter(tags=["PostHog"], responses=_refusals())
+POSTHOG_BODY = Body(
+    description="One PostHog event, a list of events, or {api_key, batch: [...], sent_at}.",
+    examples=[
+        {
+            "api_key": "pa_write_…",
+            "event": "message",
+            "distinct_id": "visitor-1",
+            "uuid": "0190b5c2-…",
+            "properties": {"$session_id": "s-1", "message": "Hi!", "role": "user"},
+            "timestamp": "2026-11-24T10:15:00Z",
+        }
+    ],
+)
+
+
+@docs.post("/batch", response_model=PostHogSuccess, summary="PostHog batch")
+def posthog_batch(body: Any = POSTHOG_BODY) -> None:
+    """What posthog-python and the server SDKs send: {api_key, batch: [events], sent_at}."""
+
+
+@docs.post("/capture", response_model=PostHogSuccess, summary="PostHog capture")
+def posthog_capture(body: Any = POSTHOG_BODY) -> None:
+    """One event (or a batch), as PostHog's /capture takes."""
+
+
+@docs.post("/e", response_model=PostHogSuccess, summary="PostHog capture (posthog-js)")
+def posthog_e(body: Any = POSTHOG_BODY) -> None:
+    """What posthog-js sends (also at /i/v0/e and /track, each with or without a trailing
+    slash): gzip with ?compression=gzip-js, or base64 form data from sendBeacon."""

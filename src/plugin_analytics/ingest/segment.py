@@ -1,0 +1,318 @@
+"""Segment's HTTP Tracking API (and RudderStack's, which is the same): /v1/track, /v1/batch ...
+
+Segment's SDKs need nothing but their host changed. The write key comes as HTTP Basic
+(`writeKey:`) or as `writeKey` in the body; bodies may be gzipped. Limits and status codes are
+Segment's: 32 KB a call or an event, 500 KB and 2,500 events a batch, and 400 for anything wrong
+with the request (Segment answers 400 for a body too large too). Unlike Segment, which answers
+200 and drops an event it cannot use, a batch with any bad event is refused whole (400 naming
+the event and field) and nothing of it is stored.
+
+How messages map to our events:
+- `track`: the event name is the event_type. For `message` and `cta_click`, the properties
+  `session_id`, `message`, `role` and `cta_id` are our fields of those names.
+- `identify`: stored with the traits as `$set`, which updates the user's profile (traits).
+- `page`, `screen`, `group`, `alias`: stored under their type, with `name`/`category`,
+  `groupId` and its traits, `previousId` as `$name`, `$category`, `$group_id`,
+  `$group_traits`, `$previous_id` properties.
+- `userId` (else `anonymousId`) is the user_id; `messageId` is the event_id, so a retried
+  message is stored once; `context` is kept as the `$context` property.
+- `timestamp` is corrected for the client's clock: receivedAt - (sentAt - timestamp).
+"""
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+from starlette.types import Scope
+
+from plugin_analytics.config import Settings
+from plugin_analytics.errors import RETRY_AFTER, APIError
+from plugin_analytics.ingest.body import InvalidBody
+from plugin_analytics.ingest.encoding import decode_body
+from plugin_analytics.ingest.endpoint import Loc
+from plugin_analytics.ingest.foreign import (
+    CHAT,
+    Mapper,
+    json_size,
+    load_json,
+    skewed,
+    take_chat_fields,
+    take_session,
+)
+from plugin_analytics.ingest.schemas import EventCreate
+from plugin_analytics.ingest.writer import EventWriter
+
+MAX_CALL_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_EVENTS = 2500
+TYPES = ("track", "identify", "page", "screen", "group", "alias")
+REQUIRED = {"track": "event", "group": "groupId", "alias": "previousId"}
+SUCCESS = b'{"success":true}'
+# Segment answers 400 for every fault of the request, a body too large included.
+CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 429: "rate_limited"}
+
+
+class SegmentBody:
+    """A parsed request: its messages (one, or a batch's) and the batch's shared fields."""
+
+    def __init__(self, document: dict[str, Any], messages: list[Any], batch: bool) -> None:
+        self.document, self.messages, self.batch = document, messages, batch
+
+
+class Segment:
+    """One of Segment's endpoints: a single message of `kind` (its type), or a batch."""
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+
+    @property
+    def batch(self) -> bool:
+        return self._kind == "batch"
+
+    def max_body_bytes(self, settings: Settings) -> int:
+        return MAX_BATCH_BYTES if self.batch else MAX_CALL_BYTES
+
+    async def read(self, scope: Scope, raw: bytes, limit: int) -> SegmentBody:
+        document = load_json(await decode_body(scope, raw, limit))
+        if not isinstance(document, dict):
+            raise _invalid([], "the body must be a JSON object")
+        if not self.batch:
+            return SegmentBody(document, [document], batch=False)
+        messages = document.get("batch")
+        if not isinstance(messages, list) or not messages:
+            raise _invalid(["batch"], "must be a non-empty list of messages")
+        if len(messages) > MAX_BATCH_EVENTS:
+            raise _invalid(
+                ["batch"], f"holds {len(messages)} messages; the limit is {MAX_BATCH_EVENTS}"
+            )
+        return SegmentBody(document, messages, batch=True)
+
+    def body_key(self, scope: Scope, body: SegmentBody) -> str | None:
+        key = body.document.get("writeKey")
+        return key if isinstance(key, str) else None
+
+    def events(self, body: SegmentBody, received_at: datetime) -> list[EventCreate]:
+        mapper = Mapper()
+        shared_context = body.document.get("context") if body.batch else None
+        sent_at = mapper.time(body.document.get("sentAt"), ["sentAt"]) if body.batch else None
+        for n, message in enumerate(body.messages):
+            prefix: Loc = ["batch", n] if body.batch else []
+            if not isinstance(message, dict):
+                mapper.refuse(prefix, "must be a JSON object (a message)")
+                continue
+            if body.batch and (size := json_size(message)) > MAX_CALL_BYTES:
+                mapper.refuse(prefix, f"is {size} bytes; the limit is 32 KB a message")
+                continue
+            kind = message.get("type") if body.batch else self._kind
+            if kind not in TYPES:
+                mapper.refuse([*prefix, "type"], f"must be one of {', '.join(TYPES)}")
+                continue
+            _map(mapper, kind, message, shared_context, sent_at, received_at, prefix)
+        return mapper.result()
+
+    def timestamp_loc(self, body: SegmentBody, index: int) -> Loc:
+        return ["batch", index, "timestamp"] if body.batch else ["timestamp"]
+
+    async def answer(
+        self, writer: EventWriter, events: list[EventCreate], received_at: datetime
+    ) -> bytes:
+        await writer.write(events, received_at)
+        return SUCCESS
+
+    def refusal(self, exc: APIError) -> JSONResponse:
+        status = exc.status_code
+        if status not in (401, 403, 429) and status < 499:
+            status = 400
+        return JSONResponse(
+            {
+                "success": False,
+                "code": CODES.get(status, "unavailable"),
+                "message": _words(exc.detail),
+                "detail": exc.detail,
+            },
+            status_code=status,
+            headers=exc.headers,
+        )
+
+
+def _invalid(loc: Loc, msg: str) -> APIError:
+    return InvalidBody([{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def _words(detail: Any) -> str:
+    """A refusal's detail as one line: `batch.3.userId: Field required; ...`."""
+    if isinstance(detail, str):
+        return detail
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}".lstrip(": ")
+        for error in detail
+    )
+
+
+def _map(
+    mapper: Mapper,
+    kind: str,
+    message: dict[str, Any],
+    shared_context: Any,
+    batch_sent_at: datetime | None,
+    received_at: datetime,
+    prefix: Loc,
+) -> None:
+    origin: dict[str, Loc] = {}
+    user_field = "userId" if message.get("userId") not in (None, "") else "anonymousId"
+    if message.get(user_field) in (None, ""):
+        mapper.refuse([*prefix, "userId"], "userId or anonymousId is required")
+        return
+    event: dict[str, Any] = {"user_id": message[user_field]}
+    origin["user_id"] = [user_field]
+    if message.get("messageId") is not None:
+        event["event_id"] = message["messageId"]
+        origin["event_id"] = ["messageId"]
+    time_field = "timestamp" if message.get("timestamp") is not None else "originalTimestamp"
+    timestamp = mapper.time(message.get(time_field), [*prefix, time_field])
+    sent_at = mapper.time(message.get("sentAt"), [*prefix, "sentAt"]) or batch_sent_at
+    event["timestamp"] = skewed(mapper, timestamp, sent_at, received_at, [*prefix, time_field])
+    origin["timestamp"] = [time_field]
+
+    given = message.get("properties")
+    properties = dict(given) if isinstance(given, dict) else {}
+    if given is not None and not isinstance(given, dict):
+        mapper.refuse([*prefix, "properties"], "must be a JSON object")
+    required = REQUIRED.get(kind)
+    if required and message.get(required) in (None, ""):
+        mapper.refuse([*prefix, required], f"is required for {kind}")
+        return
+    if kind == "track":
+        event["event_type"] = message.get("event")
+        origin["event_type"] = ["event"]
+        if event["event_type"] in CHAT:
+            take_chat_fields(event, properties, origin, ["properties"])
+    else:
+        event["event_type"] = kind
+        properties.update(_extra_fields(kind, message))
+    take_session(event, properties, ("session_id",), origin, ["properties"])
+    if user_field == "userId" and message.get("anonymousId") is not None:
+        properties["$anonymous_id"] = message["anonymousId"]
+    context = message.get("context")
+    if context is not None and not isinstance(context, dict):
+        mapper.refuse([*prefix, "context"], "must be a JSON object")
+        return
+    if isinstance(shared_context, dict):
+        context = {**shared_context, **(context or {})}
+    if context:
+        properties["$context"] = context
+    event["properties"] = properties or None
+    origin["properties"] = ["properties"]
+    if mapper.chat_complete(event, origin, prefix) and event["timestamp"] is not None:
+        mapper.add(event, origin, prefix)
+
+
+def _extra_fields(kind: str, message: dict[str, Any]) -> dict[str, Any]:
+    """What a message other than `track` holds beyond properties, as reserved properties."""
+    if kind == "identify":
+        return {"$set": message.get("traits") or {}}
+    if kind in ("page", "screen"):
+        return {f"${name}": message[name] for name in ("name", "category") if message.get(name)}
+    if kind == "group":
+        return {"$group_id": message.get("groupId"), "$group_traits": message.get("traits") or {}}
+    return {"$previous_id": message.get("previousId")}  # alias
+
+
+def _paths() -> list[tuple[str, Segment]]:
+    # analytics.js posts to one-letter paths (/v1/t); the others use the full names.
+    paths = [(f"/v1/{kind}", Segment(kind)) for kind in (*TYPES, "batch")]
+    paths += [(f"/v1/{kind[0]}", Segment(kind)) for kind in TYPES]
+    paths += [("/v1/b", Segment("batch")), ("/v1/import", Segment("batch"))]
+    return paths
+
+
+ROUTES = _paths()
+
+
+class SegmentSuccess(BaseModel):
+    success: bool = True
+
+
+class SegmentError(BaseModel):
+    success: bool = False
+    code: str = Field(description="invalid_request, unauthorized, forbidden or rate_limited.")
+    message: str = Field(description="What was wrong, in words.")
+    detail: Any = Field(description="The same, as text or as a list of {loc, msg, type}.")
+
+
+def _refusals() -> dict[int | str, Any]:
+    schema = {"application/json": {"schema": SegmentError.model_json_schema()}}
+    described = {
+        400: "Malformed JSON, a bad message, or a body over Segment's limits; nothing stored",
+        401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
+        403: "An admin key: ingestion takes a write key",
+        429: "Over INGEST_RATE_LIMIT; nothing was stored",
+        503: "Storage unavailable or overloaded; nothing was stored",
+    }
+    return {
+        status: {
+            "content": schema,
+            "description": text,
+            **({"headers": RETRY_AFTER} if status in (429, 503) else {}),
+        }
+        for status, text in described.items()
+    }
+
+
+docs = APIRouter(prefix="/v1", tags=["Segment"], responses=_refusals())
+SEGMENT_MESSAGE = Body(
+    description="A Segment message (https://segment.com/docs/connections/spec/). Gzip bodies "
+    "are accepted (Content-Encoding: gzip).",
+    examples=[
+        {
+            "userId": "visitor-1",
+            "event": "message",
+            "messageId": "4f0c…",
+            "properties": {"session_id": "s-1", "message": "Hi!", "role": "user"},
+            "timestamp": "2026-11-24T10:15:00Z",
+        }
+    ],
+)
+
+
+@docs.post("/track", response_model=SegmentSuccess, summary="Segment track")
+def segment_track(message: dict[str, Any] = SEGMENT_MESSAGE) -> None:
+    """A Segment `track` (also at /v1/t). `message` and `cta_click` are chat events."""
+
+
+@docs.post("/identify", response_model=SegmentSuccess, summary="Segment identify")
+def segment_identify(message: dict[str, Any] = SEGMENT_MESSAGE) -> None:
+    """A Segment `identify` (also at /v1/i): its traits update the user's profile."""
+
+
+@docs.post("/page", response_model=SegmentSuccess, summary="Segment page")
+def segment_page(message: dict[str, Any] = SEGMENT_MESSAGE) -> None:
+    """A Segment `page` (also at /v1/p), stored as event_type `page`."""
+
+
+@docs.post("/screen", response_model=SegmentSuccess, summary="Segment screen")
+def segment_screen(message: dict[str, Any] = SEGMENT_MESSAGE) -> None:
+    """A Segment `screen` (also at /v1/s), stored as event_type `screen`."""
+
+
+@docs.post("/group", response_model=SegmentSuccess, summary="Segment group")
+def segment_group(message: dict[str, Any] = SEGMENT_MESSAGE) -> None:
+    """A Segment `group` (also at /v1/g), stored as event_type `group`."""
+
+
+@docs.post("/alias", response_model=SegmentSuccess, summary="Segment alias")
+def segment_alias(message: dict[str, Any] = SEGMENT_MESSAGE) -> None:
+    """A Segment `alias` (also at /v1/a), stored as event_type `alias`. Identities are not
+    merged."""
+
+
+@docs.post("/batch", response_model=SegmentSuccess, summary="Segment batch")
+def segment_batch(
+    batch: dict[str, Any] = Body(
+        description='{"batch": [messages], "sentAt": …, "context": …}: up to 2,500 messages '
+        "and 500 KB, 32 KB a message; all are stored or none."
+    ),
+) -> None:
+    """A Segment batch (also at /v1/b and /v1/import), as the SDKs send."""
