@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-ingest bench-access bench-analytics bench-export bench-report lock clean
+.PHONY: run test lint bench bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench migrations main.py
 	$(BIN)/mypy
 
-bench: bench-ingest bench-access bench-analytics bench-export bench-report
+bench: bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report
 
 bench-ingest: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -40,6 +40,11 @@ bench-ingest: $(VENV)/.dev-installed
 bench-access: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/access.py
+
+# What Segment's and PostHog's APIs cost against our own /client/batch and /client/update.
+bench-sdk: $(VENV)/.dev-installed
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/sdk.py
 
 # Fills SQLite and PostgreSQL with 1M and 10M demo events on first use (kept in bench/.data/);
 # e.g. `make bench-analytics BENCH_ARGS="--sizes 1000000"`.

@@ -20,7 +20,7 @@ from pydantic import (
 from pydantic_core import from_json
 from typing_extensions import TypedDict
 
-from plugin_analytics.errors import BadRequest
+from plugin_analytics.errors import RETRY_AFTER, APIError, BadRequest
 from plugin_analytics.ingest.body import InvalidBody
 from plugin_analytics.ingest.schemas import (
     MAX_ID_CHARS,
@@ -214,3 +214,31 @@ def take_session(
             return
     event["session_id"] = ""
     origin["session_id"] = [*where, names[0]]
+
+
+def invalid(loc: Loc, msg: str) -> APIError:
+    """A refusal of the request as a whole (its shape, its size), naming where."""
+    return InvalidBody([{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def in_words(detail: Any) -> str:
+    """A refusal's detail as one line, `batch.3.userId: Field required; ...`, for SDKs that
+    log a message string."""
+    if isinstance(detail, str):
+        return detail
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}".lstrip(": ")
+        for error in detail
+    )
+
+
+def refusal_docs(schema: dict[str, Any], described: dict[int, str]) -> dict[int | str, Any]:
+    """OpenAPI `responses` for an SDK's refusals, answered in its own error shape."""
+    return {
+        status: {
+            "content": {"application/json": {"schema": schema}},
+            "description": text,
+            **({"headers": RETRY_AFTER} if status in (429, 503) else {}),
+        }
+        for status, text in described.items()
+    }

@@ -27,15 +27,17 @@ from starlette.responses import JSONResponse
 from starlette.types import Scope
 
 from plugin_analytics.config import Settings
-from plugin_analytics.errors import RETRY_AFTER, APIError
-from plugin_analytics.ingest.body import InvalidBody
+from plugin_analytics.errors import APIError
 from plugin_analytics.ingest.encoding import decode_body, query_value
 from plugin_analytics.ingest.endpoint import Loc
 from plugin_analytics.ingest.foreign import (
     CHAT,
     Mapper,
+    in_words,
+    invalid,
     json_size,
     load_json,
+    refusal_docs,
     skewed,
     take_chat_fields,
     take_session,
@@ -83,17 +85,17 @@ class PostHog:
         if isinstance(document, list):
             body = PostHogBody("list", {}, document, sent_ms)
         elif not isinstance(document, dict):
-            raise _invalid([], "the body must be an event, a list of events or {batch: [...]}")
+            raise invalid([], "the body must be an event, a list of events or {batch: [...]}")
         elif "batch" in document:
             if not isinstance(document["batch"], list):
-                raise _invalid(["batch"], "must be a list of events")
+                raise invalid(["batch"], "must be a list of events")
             body = PostHogBody("batch", document, document["batch"], sent_ms)
         else:
             body = PostHogBody("event", document, [document], sent_ms)
         if not body.events:
-            raise _invalid([], "the body holds no events")
+            raise invalid([], "the body holds no events")
         if len(body.events) > MAX_BATCH_EVENTS:
-            raise _invalid([], f"holds {len(body.events)} events; the limit is {MAX_BATCH_EVENTS}")
+            raise invalid([], f"holds {len(body.events)} events; the limit is {MAX_BATCH_EVENTS}")
         return body
 
     def body_key(self, scope: Scope, body: PostHogBody) -> str | None:
@@ -139,7 +141,7 @@ class PostHog:
         payload: dict[str, Any] = {
             "type": kind.get(status, "validation_error" if status < 500 else "server_error"),
             "code": _CODES.get(status, "unavailable"),
-            "detail": _words(exc.detail),
+            "detail": in_words(exc.detail),
         }
         if not isinstance(exc.detail, str):
             payload["errors"] = exc.detail
@@ -153,19 +155,6 @@ _CODES = {
     413: "payload_too_large",
     429: "rate_limited",
 }
-
-
-def _invalid(loc: Loc, msg: str) -> APIError:
-    return InvalidBody([{"loc": loc, "msg": msg, "type": "value_error"}])
-
-
-def _words(detail: Any) -> str:
-    if isinstance(detail, str):
-        return detail
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}".lstrip(": ")
-        for error in detail
-    )
 
 
 def _from_ms(mapper: Mapper, value: str) -> datetime | None:
@@ -264,27 +253,18 @@ class PostHogError(BaseModel):
     )
 
 
-def _refusals() -> dict[int | str, Any]:
-    schema = {"application/json": {"schema": PostHogError.model_json_schema()}}
-    described = {
-        400: "Malformed JSON or a bad event; nothing was stored",
-        401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
-        403: "An admin key: ingestion takes a write key",
-        413: "An event over 1 MiB or a body over 20 MiB",
-        429: "Over INGEST_RATE_LIMIT; nothing was stored",
-        503: "Storage unavailable or overloaded; nothing was stored",
-    }
-    return {
-        status: {
-            "content": schema,
-            "description": text,
-            **({"headers": RETRY_AFTER} if status in (429, 503) else {}),
-        }
-        for status, text in described.items()
-    }
+REFUSED = {
+    400: "Malformed JSON or a bad event; nothing was stored",
+    401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
+    403: "An admin key: ingestion takes a write key",
+    413: "An event over 1 MiB or a body over 20 MiB",
+    429: "Over INGEST_RATE_LIMIT; nothing was stored",
+    503: "Storage unavailable or overloaded; nothing was stored",
+}
 
-
-docs = APIRouter(tags=["PostHog"], responses=_refusals())
+docs = APIRouter(
+    tags=["PostHog"], responses=refusal_docs(PostHogError.model_json_schema(), REFUSED)
+)
 POSTHOG_BODY = Body(
     description="One PostHog event, a list of events, or {api_key, batch: [...], sent_at}.",
     examples=[

@@ -28,15 +28,17 @@ from starlette.responses import JSONResponse
 from starlette.types import Scope
 
 from plugin_analytics.config import Settings
-from plugin_analytics.errors import RETRY_AFTER, APIError
-from plugin_analytics.ingest.body import InvalidBody
+from plugin_analytics.errors import APIError
 from plugin_analytics.ingest.encoding import decode_body
 from plugin_analytics.ingest.endpoint import Loc
 from plugin_analytics.ingest.foreign import (
     CHAT,
     Mapper,
+    in_words,
+    invalid,
     json_size,
     load_json,
+    refusal_docs,
     skewed,
     take_chat_fields,
     take_session,
@@ -77,14 +79,14 @@ class Segment:
     async def read(self, scope: Scope, raw: bytes, limit: int) -> SegmentBody:
         document = load_json(await decode_body(scope, raw, limit))
         if not isinstance(document, dict):
-            raise _invalid([], "the body must be a JSON object")
+            raise invalid([], "the body must be a JSON object")
         if not self.batch:
             return SegmentBody(document, [document], batch=False)
         messages = document.get("batch")
         if not isinstance(messages, list) or not messages:
-            raise _invalid(["batch"], "must be a non-empty list of messages")
+            raise invalid(["batch"], "must be a non-empty list of messages")
         if len(messages) > MAX_BATCH_EVENTS:
-            raise _invalid(
+            raise invalid(
                 ["batch"], f"holds {len(messages)} messages; the limit is {MAX_BATCH_EVENTS}"
             )
         return SegmentBody(document, messages, batch=True)
@@ -129,26 +131,12 @@ class Segment:
             {
                 "success": False,
                 "code": CODES.get(status, "unavailable"),
-                "message": _words(exc.detail),
+                "message": in_words(exc.detail),
                 "detail": exc.detail,
             },
             status_code=status,
             headers=exc.headers,
         )
-
-
-def _invalid(loc: Loc, msg: str) -> APIError:
-    return InvalidBody([{"loc": loc, "msg": msg, "type": "value_error"}])
-
-
-def _words(detail: Any) -> str:
-    """A refusal's detail as one line: `batch.3.userId: Field required; ...`."""
-    if isinstance(detail, str):
-        return detail
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}".lstrip(": ")
-        for error in detail
-    )
 
 
 def _map(
@@ -242,26 +230,19 @@ class SegmentError(BaseModel):
     detail: Any = Field(description="The same, as text or as a list of {loc, msg, type}.")
 
 
-def _refusals() -> dict[int | str, Any]:
-    schema = {"application/json": {"schema": SegmentError.model_json_schema()}}
-    described = {
-        400: "Malformed JSON, a bad message, or a body over Segment's limits; nothing stored",
-        401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
-        403: "An admin key: ingestion takes a write key",
-        429: "Over INGEST_RATE_LIMIT; nothing was stored",
-        503: "Storage unavailable or overloaded; nothing was stored",
-    }
-    return {
-        status: {
-            "content": schema,
-            "description": text,
-            **({"headers": RETRY_AFTER} if status in (429, 503) else {}),
-        }
-        for status, text in described.items()
-    }
+REFUSED = {
+    400: "Malformed JSON, a bad message, or a body over Segment's limits; nothing stored",
+    401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
+    403: "An admin key: ingestion takes a write key",
+    429: "Over INGEST_RATE_LIMIT; nothing was stored",
+    503: "Storage unavailable or overloaded; nothing was stored",
+}
 
-
-docs = APIRouter(prefix="/v1", tags=["Segment"], responses=_refusals())
+docs = APIRouter(
+    prefix="/v1",
+    tags=["Segment"],
+    responses=refusal_docs(SegmentError.model_json_schema(), REFUSED),
+)
 SEGMENT_MESSAGE = Body(
     description="A Segment message (https://segment.com/docs/connections/spec/). Gzip bodies "
     "are accepted (Content-Encoding: gzip).",

@@ -1,0 +1,106 @@
+"""What the SDK-compatible APIs cost against our own: the same chat events sent as Segment's
+/v1/batch and /v1/track and PostHog's /batch/ and /capture, as ratios to /client/batch and
+/client/update, on SQLite.
+
+Each variant runs on a fresh database in alternate rounds (so drifts of the machine hit all
+alike), one uvicorn worker loaded by wrk (-t1 -c64). No event carries an id, so every request
+stores new events. Usage: python bench/sdk.py [--seconds 10] [--rounds 3]
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import migrate
+
+from bench.ingest import BATCH_SIZE, measure, post, server_env
+
+CONTEXT = {"library": {"name": "analytics-python", "version": "2.4.0"}}
+
+
+def chat(i: int) -> dict[str, Any]:
+    return {
+        "user": f"u{i % 50}",
+        "session": f"s{i % 200}",
+        "role": "assistant" if i % 2 else "user",
+        "message": f"Message number {i} of the conversation about pricing.",
+    }
+
+
+def native(i: int) -> dict[str, Any]:
+    c = chat(i)
+    return {
+        "user_id": c["user"], "session_id": c["session"], "event_type": "message",
+        "role": c["role"], "message": c["message"],
+    }  # fmt: skip
+
+
+def segment(i: int) -> dict[str, Any]:
+    c = chat(i)
+    return {
+        "type": "track", "userId": c["user"], "event": "message", "context": CONTEXT,
+        "timestamp": "2026-11-24T10:00:00+00:00",
+        "properties": {"session_id": c["session"], "role": c["role"], "message": c["message"]},
+    }  # fmt: skip
+
+
+def posthog(i: int) -> dict[str, Any]:
+    c = chat(i)
+    return {
+        "event": "message", "distinct_id": c["user"], "timestamp": "2026-11-24T10:00:00+00:00",
+        "properties": {
+            "$session_id": c["session"], "role": c["role"], "message": c["message"],
+            "$lib": "posthog-python", "$lib_version": "7.91.1",
+        },
+    }  # fmt: skip
+
+
+SENT_AT = "2026-11-24T10:00:01+00:00"
+BATCHES = list(range(BATCH_SIZE))
+# label: (path, body); the first of each pair is the reference for the ones after it
+VARIANTS = {
+    "/client/batch (reference)": ("/client/batch", {"events": [native(i) for i in BATCHES]}),
+    "Segment /v1/batch": ("/v1/batch", {"batch": [segment(i) for i in BATCHES], "sentAt": SENT_AT}),
+    "PostHog /batch/": (
+        "/batch/",
+        {"api_key": "k", "batch": [posthog(i) for i in BATCHES], "sent_at": SENT_AT},
+    ),
+    "/client/update (reference)": ("/client/update", native(1)),
+    "Segment /v1/track": ("/v1/track", {**segment(1), "sentAt": SENT_AT}),
+    "PostHog /capture": ("/capture", {**posthog(1), "api_key": "k", "sent_at": SENT_AT}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    rates: dict[str, list[float]] = {label: [] for label in VARIANTS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.rounds):
+            for n, (label, (path, body)) in enumerate(VARIANTS.items()):
+                url = f"sqlite:///{tmp}/{n}_{round_}.db"
+                migrate(url)
+                lua = post(json.dumps(body))
+                load = measure("main:app", server_env(url), path, lua, args.seconds)
+                assert load.refused == 0, f"{label}: {load.refused} requests refused"
+                rates[label].append(load.requests_per_s)
+    reference = 0.0
+    for label, runs in rates.items():
+        mean = sum(runs) / len(runs)
+        if "reference" in label:
+            reference = mean
+        print(f"{label:>28}  {mean:8.0f} req/s  {mean / reference:5.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
