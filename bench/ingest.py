@@ -181,6 +181,25 @@ def measure(
         server.stop()
 
 
+# label: (app, extra environment, path, wrk script)
+Variants = dict[str, tuple[str, dict[str, str], str, str]]
+
+
+def alternating(variants: Variants, seconds: int, rounds: int) -> dict[str, float]:
+    """Mean requests/s of each variant, each run on a fresh SQLite database, the variants in
+    turn `rounds` times (so drifts of the machine hit all alike)."""
+    rates: dict[str, list[float]] = {label: [] for label in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(rounds):
+            for n, (label, (app, env, path, lua)) in enumerate(variants.items()):
+                url = f"sqlite:///{tmp}/{n}_{round_}.db"
+                migrate(url)
+                load = measure(app, {**server_env(url), **env}, path, lua, seconds)
+                assert load.refused == 0, f"{label}: {load.refused} requests refused"
+                rates[label].append(load.requests_per_s)
+    return {label: sum(runs) / len(runs) for label, runs in rates.items()}
+
+
 def analyze(url: str) -> None:
     """Refresh PostgreSQL's planner statistics, as autovacuum does within a minute or so.
 

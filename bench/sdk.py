@@ -11,15 +11,12 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import migrate
-
-from bench.ingest import BATCH_SIZE, measure, post, server_env
+from bench.ingest import BATCH_SIZE, Variants, alternating, post
 
 CONTEXT = {"library": {"name": "analytics-python", "version": "2.4.0"}}
 
@@ -63,8 +60,8 @@ def posthog(i: int) -> dict[str, Any]:
 
 SENT_AT = "2026-11-24T10:00:01+00:00"
 BATCHES = list(range(BATCH_SIZE))
-# label: (path, body); the first of each pair is the reference for the ones after it
-VARIANTS = {
+# label: (path, body); each reference is the baseline of the variants after it
+BODIES = {
     "/client/batch (reference)": ("/client/batch", {"events": [native(i) for i in BATCHES]}),
     "Segment /v1/batch": ("/v1/batch", {"batch": [segment(i) for i in BATCHES], "sentAt": SENT_AT}),
     "PostHog /batch/": (
@@ -84,19 +81,13 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
-    rates: dict[str, list[float]] = {label: [] for label in VARIANTS}
-    with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(args.rounds):
-            for n, (label, (path, body)) in enumerate(VARIANTS.items()):
-                url = f"sqlite:///{tmp}/{n}_{round_}.db"
-                migrate(url)
-                lua = post(json.dumps(body))
-                load = measure("main:app", server_env(url), path, lua, args.seconds)
-                assert load.refused == 0, f"{label}: {load.refused} requests refused"
-                rates[label].append(load.requests_per_s)
+    variants: Variants = {
+        label: ("main:app", {}, path, post(json.dumps(body)))
+        for label, (path, body) in BODIES.items()
+    }
+    rates = alternating(variants, args.seconds, args.rounds)
     reference = 0.0
-    for label, runs in rates.items():
-        mean = sum(runs) / len(runs)
+    for label, mean in rates.items():
         if "reference" in label:
             reference = mean
         print(f"{label:>28}  {mean:8.0f} req/s  {mean / reference:5.2f}x", flush=True)

@@ -11,10 +11,12 @@ import pytest
 from alembic import command
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from plugin_analytics.app import create_app
 from plugin_analytics.cli import alembic_config
 from plugin_analytics.config import Settings, get_settings, load_settings
+from plugin_analytics.db.engine import build_engine
 from tests.pg import PostgresServer
 
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -75,6 +77,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return load_settings(_env_file=None, database_url=database_url, admin_api_key=ADMIN_KEY)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the test database, for reading and arranging rows directly."""
+    engine = build_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import event_table
@@ -17,6 +17,17 @@ def stored_events(database_url: str) -> list[dict[str, Any]]:
             return [dict(row._mapping) for row in rows]
     finally:
         engine.dispose()
+
+
+EVENT_TABLES = ("event", "rollup", "rollup_delta", "user_key", "session_key", "user_profile")
+
+
+def empty(engine: Engine) -> None:
+    """Delete every event and all that is derived from it (for hypothesis examples that share
+    one database)."""
+    with engine.begin() as connection:
+        for table in EVENT_TABLES:
+            connection.execute(text(f"DELETE FROM {table}"))
 
 
 def event(**fields: Any) -> dict[str, Any]:

@@ -27,11 +27,6 @@ START_US = to_epoch_us(START)
 
 
 @pytest.fixture
-def engine(database_url: str) -> Engine:
-    return build_engine(database_url)
-
-
-@pytest.fixture
 async def writer(engine: Engine) -> AsyncIterator[EventWriter]:
     """A writer that never compacts on its own (only when told to)."""
     writer = EventWriter(engine, compact_interval=3600)

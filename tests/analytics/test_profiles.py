@@ -3,7 +3,6 @@ them in event time order, whatever order the events arrive in, however they are 
 re-sent, and after retention deletes old days: checked against a brute force on SQLite and
 PostgreSQL."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +14,8 @@ from sqlalchemy import Engine, text
 
 from plugin_analytics.analytics.profiles import apply
 from plugin_analytics.analytics.retention import apply_retention, retention_cut
-from plugin_analytics.db.engine import build_engine
 from tests.conftest import ADMIN
+from tests.helpers import empty
 
 pytestmark = pytest.mark.anyio
 
@@ -97,19 +96,6 @@ def expected(events: list[dict[str, Any]], user_id: str) -> dict[str, Any] | Non
         for name in event["properties"].get("$unset", []):
             traits.pop(name, None)
     return traits
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = build_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-def empty(engine: Engine) -> None:
-    with engine.begin() as connection:
-        for table in ("event", "rollup", "rollup_delta", "user_key", "session_key", "user_profile"):
-            connection.execute(text(f"DELETE FROM {table}"))
 
 
 async def traits(client: httpx.AsyncClient, user_id: str) -> dict[str, Any] | str | None:

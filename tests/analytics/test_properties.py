@@ -3,7 +3,6 @@ PostgreSQL: time zones with DST and odd offsets, events on boundaries, backfill,
 sharing sessions, and erasure."""
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -17,10 +16,10 @@ from sqlalchemy import Engine, text
 
 from plugin_analytics.analytics.retention import apply_retention
 from plugin_analytics.analytics.rollups import compact_all
-from plugin_analytics.db.engine import build_engine
 from tests.analytics import brute_force
 from tests.analytics.brute_force import Event, Stored, day_start
 from tests.conftest import ADMIN
+from tests.helpers import empty
 
 pytestmark = pytest.mark.anyio
 
@@ -208,19 +207,6 @@ def _add_duplicates(draw: st.DrawFn, zone: str, anchor: date, requests: list[lis
             copy = draw(st.sampled_from([original, impostor]))
         position = draw(st.integers(0, len(requests[target])))
         requests[target].insert(position, copy)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = build_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-def empty(engine: Engine) -> None:
-    with engine.begin() as connection:
-        for table in ("event", "rollup", "rollup_delta", "user_key", "session_key"):
-            connection.execute(text(f"DELETE FROM {table}"))
 
 
 async def post(client: httpx.AsyncClient, stored: Stored, batch: list[Event], update: bool) -> None:

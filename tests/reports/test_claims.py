@@ -3,15 +3,13 @@ claimers, sent weeks stay sent (unless forced), a crashed sender's lease expires
 send waits out its backoff before the schedule retries it."""
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select, update
 
 from plugin_analytics.config import Settings, load_settings
-from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import report_attempt_table, report_table
 from plugin_analytics.reports.claims import (
     FIRST_RETRY,
@@ -28,13 +26,6 @@ from plugin_analytics.reports.service import lease_for
 WEEK = date(2026, 3, 2)  # a Monday
 RECIPIENTS = ["owner@example.com"]
 CLAIMERS = 8
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = build_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def _now() -> datetime:
