@@ -3,6 +3,7 @@ them in event time order, whatever order the events arrive in, however they are 
 re-sent, and after retention deletes old days: checked against a brute force on SQLite and
 PostgreSQL."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,10 +11,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
-from plugin_analytics.analytics.profiles import apply
+from plugin_analytics.analytics.profiles import apply, traits_of, update_profiles
 from plugin_analytics.analytics.retention import apply_retention, retention_cut
+from plugin_analytics.ingest.store import prepare, store_for
 from tests.conftest import ADMIN
 from tests.helpers import empty
 
@@ -179,3 +181,48 @@ async def test_a_late_event_between_two_folded_ones_is_folded_in_its_place(
     for event in events:
         assert (await client.post("/client/update", json=event)).status_code == 200
     assert await traits(client, "ana") == {"plan": "pro", "first": "free"}
+
+
+def test_a_worker_waits_for_another_folding_the_same_profile(
+    engine: Engine, database_url: str
+) -> None:
+    """PostgreSQL: while one transaction folds a change into a profile, another folding into
+    the same profile waits for it and then sees it, so neither change is lost."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writing transaction at a time: nothing to wait for")
+    store = store_for("postgresql")
+
+    def change(minutes: int, event_id: str, plan: str) -> list[Any]:
+        body = {
+            "event_id": event_id,
+            "user_id": "ana",
+            "session_id": "s",
+            "event_type": "message",
+            "message": "hi",
+            "timestamp": NOW - timedelta(minutes=minutes),
+            "properties": {"$set": {"plan": plan}, "$set_once": {"first": plan}},
+        }
+        return prepare([body], NOW)  # type: ignore[list-item]
+
+    def fold_in(connection: Connection, rows: list[Any]) -> None:
+        update_profiles(connection, store.insert(connection, rows))
+
+    with engine.begin() as connection:
+        fold_in(connection, change(30, "a", "free"))
+    holder = engine.connect()
+    holder.begin()
+    fold_in(holder, change(10, "c", "pro"))  # holds the profile until it commits
+
+    def second() -> None:
+        with engine.begin() as connection:  # arrives late: folded between the other two
+            fold_in(connection, change(20, "b", "team"))
+
+    waiting = threading.Thread(target=second)
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive(), "the second transaction did not wait for the profile"
+    holder.commit()
+    holder.close()
+    waiting.join(timeout=10)
+    with engine.connect() as connection:
+        assert traits_of(connection, "ana") == {"plan": "pro", "first": "free"}
