@@ -138,6 +138,19 @@ class Mapper:
             return None
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
+    def clean(self, value: Any, loc: Loc, kind: type | None = None) -> bool:
+        """Whether `value` (to be stored in properties) can be stored: refuse it, naming `loc`,
+        if it is not of `kind` or holds NUL, NaN or Infinity."""
+        if kind is not None and not isinstance(value, kind):
+            self.refuse(loc, "must be a JSON object" if kind is dict else f"must be {kind}")
+            return False
+        try:
+            encoded_json(value)
+        except ValueError as exc:
+            self.refuse(loc, str(exc))
+            return False
+        return True
+
     def add(self, event: dict[str, Any], origin: dict[str, Loc], prefix: Loc) -> None:
         """Validate a mapped event; `origin` names where each of our fields came from."""
         try:
@@ -146,8 +159,9 @@ class Mapper:
             for error in exc.errors(include_url=False, include_input=False, include_context=False):
                 field, *rest = error["loc"] or ("",)
                 where = origin.get(str(field), [])
+                msg = error["msg"].removeprefix("Value error, ")
                 self.errors.append(
-                    {"loc": [*prefix, *where, *rest], "msg": error["msg"], "type": error["type"]}
+                    {"loc": [*prefix, *where, *rest], "msg": msg, "type": error["type"]}
                 )
         except OverflowError:
             self.refuse([*prefix, *origin.get("timestamp", [])], "is out of range")

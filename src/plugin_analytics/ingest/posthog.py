@@ -125,7 +125,8 @@ class PostHog:
         return mapper.result()
 
     def timestamp_loc(self, body: PostHogBody, index: int) -> Loc:
-        return [*body.loc(index), "timestamp"]
+        given = body.events[index]
+        return [*body.loc(index), "offset" if given.get("offset") is not None else "timestamp"]
 
     async def answer(
         self, writer: EventWriter, events: list[EventCreate], received_at: datetime
@@ -180,8 +181,8 @@ def _map(
     properties = dict(raw or {})
     for name in (*KEY_FIELDS, "distinct_id"):
         properties.pop(name, None)  # the key is a credential; the user is a column
-    for name in TRAIT_FIELDS:
-        if name in given:  # older SDKs send them beside the properties
+    for name in TRAIT_FIELDS:  # older SDKs send them beside the properties
+        if name in given and mapper.clean(given[name], [*prefix, name]):
             properties[name] = given[name]
     user_field = "distinct_id" if given.get("distinct_id") not in (None, "") else None
     user = given.get("distinct_id") if user_field else (raw or {}).get("distinct_id")

@@ -51,6 +51,7 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
 REQUIRED = {"track": "event", "group": "groupId", "alias": "previousId"}
+OBJECTS = {"traits": dict, "context": dict}  # fields that must hold a JSON object
 SUCCESS = b'{"success":true}'
 # Segment answers 400 for every fault of the request, a body too large included.
 CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 429: "rate_limited"}
@@ -98,6 +99,8 @@ class Segment:
     def events(self, body: SegmentBody, received_at: datetime) -> list[EventCreate]:
         mapper = Mapper()
         shared_context = body.document.get("context") if body.batch else None
+        if shared_context is not None and not isinstance(shared_context, dict):
+            mapper.refuse(["context"], "must be a JSON object")
         sent_at = mapper.time(body.document.get("sentAt"), ["sentAt"]) if body.batch else None
         for n, message in enumerate(body.messages):
             prefix: Loc = ["batch", n] if body.batch else []
@@ -115,7 +118,9 @@ class Segment:
         return mapper.result()
 
     def timestamp_loc(self, body: SegmentBody, index: int) -> Loc:
-        return ["batch", index, "timestamp"] if body.batch else ["timestamp"]
+        message = body.messages[index]
+        field = "timestamp" if message.get("timestamp") is not None else "originalTimestamp"
+        return ["batch", index, field] if body.batch else [field]
 
     async def answer(
         self, writer: EventWriter, events: list[EventCreate], received_at: datetime
@@ -179,33 +184,37 @@ def _map(
             take_chat_fields(event, properties, origin, ["properties"])
     else:
         event["event_type"] = kind
-        properties.update(_extra_fields(kind, message))
     take_session(event, properties, ("session_id",), origin, ["properties"])
-    if user_field == "userId" and message.get("anonymousId") is not None:
-        properties["$anonymous_id"] = message["anonymousId"]
     context = message.get("context")
-    if context is not None and not isinstance(context, dict):
-        mapper.refuse([*prefix, "context"], "must be a JSON object")
-        return
-    if isinstance(shared_context, dict):
+    if isinstance(shared_context, dict) and (context is None or isinstance(context, dict)):
         context = {**shared_context, **(context or {})}
-    if context:
-        properties["$context"] = context
+    # Kept as reserved properties: checked here, so that a refusal names the SDK's field.
+    kept = [*_extra_fields(kind, message), ("$context", "context", context or None)]
+    if user_field == "userId":
+        kept.append(("$anonymous_id", "anonymousId", message.get("anonymousId")))
+    for name, field, value in kept:
+        if value is not None and mapper.clean(value, [*prefix, field], OBJECTS.get(field)):
+            properties[name] = value
     event["properties"] = properties or None
     origin["properties"] = ["properties"]
     if mapper.chat_complete(event, origin, prefix) and event["timestamp"] is not None:
         mapper.add(event, origin, prefix)
 
 
-def _extra_fields(kind: str, message: dict[str, Any]) -> dict[str, Any]:
-    """What a message other than `track` holds beyond properties, as reserved properties."""
+def _extra_fields(kind: str, message: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """What a call other than `track` holds beyond properties: (property, field, value)."""
     if kind == "identify":
-        return {"$set": message.get("traits") or {}}
+        return [("$set", "traits", message.get("traits") or {})]
     if kind in ("page", "screen"):
-        return {f"${name}": message[name] for name in ("name", "category") if message.get(name)}
+        return [(f"${name}", name, message.get(name) or None) for name in ("name", "category")]
     if kind == "group":
-        return {"$group_id": message.get("groupId"), "$group_traits": message.get("traits") or {}}
-    return {"$previous_id": message.get("previousId")}  # alias
+        return [
+            ("$group_id", "groupId", message.get("groupId")),
+            ("$group_traits", "traits", message.get("traits") or {}),
+        ]
+    if kind == "alias":
+        return [("$previous_id", "previousId", message.get("previousId"))]
+    return []
 
 
 def _paths() -> list[tuple[str, Segment]]:
