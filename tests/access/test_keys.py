@@ -101,8 +101,9 @@ async def keyed(
         yield Keyed(app, http, key)
 
 
-PUBLIC_TAGS = {"ingestion", "health"}
-PUBLIC_PATHS = ("/client/", "/v1/", "/healthz")  # ingestion (ours, Segment's) and health
+# Ingestion (ours, Segment's, PostHog's) and health.
+PUBLIC_TAGS = {"ingestion", "Segment", "PostHog", "health"}
+PUBLIC_PATHS = ("/client/", "/v1/", "/healthz")
 
 
 def read_requests(app: FastAPI) -> list[tuple[str, str, str]]:
