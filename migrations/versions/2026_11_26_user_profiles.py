@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("traits", JSON_DOCUMENT, nullable=False),
         sa.Column("first_at", UTC_DATETIME, nullable=True),
         sa.Column("last_at", UTC_DATETIME, nullable=True),
-        sa.Column("last_event_id", sa.String(256), nullable=True),
+        sa.Column("last_id", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_user_profile")),
     )

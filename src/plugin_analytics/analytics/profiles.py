@@ -4,10 +4,11 @@ An event carries trait changes in its properties, in PostHog's words: `$set_once
 the user does not have yet), `$set` (set or replace) and `$unset` (a list of traits to remove),
 applied in that order. Segment's identify is stored with its traits as `$set`.
 
-A user's profile is those changes folded in event time order (ties by event_id), so it never
-depends on the order in which events arrive. Ingestion folds new events onto the stored profile
-when they come after everything folded so far, and otherwise rebuilds it from the user's events;
-retention rebuilds the profiles that lost events, and erasure deletes the profile.
+A user's profile is those changes folded in event time order (events of the same time in the
+order they were stored, by row id), so a late or retried event never overrides a newer one.
+Ingestion folds new events onto the stored profile when they come after everything folded so
+far, and otherwise rebuilds it from the user's events; retention rebuilds the profiles that lost
+events, and erasure deletes the profile.
 """
 
 import json
@@ -19,12 +20,14 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from plugin_analytics.analytics.rollups import KEY_CHUNK
+from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import event_table, user_profile_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 
 TRAIT_OPS = ("$set_once", "$set", "$unset")
-# (occurred_at in µs, event_id, properties): one event that changes traits.
-Change = tuple[int, str, dict[str, Any]]
+# (occurred_at in µs, row id, properties): one event that changes traits.
+Change = tuple[int, int, dict[str, Any]]
 
 
 def carries_traits(properties_json: str | None) -> bool:
@@ -58,23 +61,37 @@ def fold(changes: Iterable[Change]) -> dict[str, Any]:
 def update_profiles(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Ingestion: fold the trait changes of newly stored event rows (store.COLUMNS order) into
     their users' profiles, in the transaction that stores them."""
+    carrying = {
+        row[0]: row
+        for row in rows
+        if carries_traits(row[7]) and any(op in json.loads(row[7]) for op in TRAIT_OPS)
+    }
+    if not carrying:
+        return
     changes: dict[str, list[Change]] = {}
-    for row in rows:
-        if carries_traits(row[7]):
-            properties = json.loads(row[7])
-            if any(op in properties for op in TRAIT_OPS):
-                changes.setdefault(row[1], []).append((row[8], row[0], properties))
+    for event_id, row_id in _row_ids(connection, list(carrying)):
+        row = carrying[event_id]
+        changes.setdefault(row[1], []).append((row[8], row_id, json.loads(row[7])))
     for user_id in sorted(changes):  # one lock order for every worker
         _fold_into(connection, user_id, sorted(changes[user_id], key=lambda c: c[:2]))
 
 
+def _row_ids(connection: Connection, event_ids: list[str]) -> list[tuple[str, int]]:
+    """The row ids of just stored events (their order of arrival), a chunk at a time."""
+    found: list[tuple[str, int]] = []
+    for chunk in chunked(event_ids, KEY_CHUNK):
+        rows = connection.execute(
+            select(event_table.c.event_id, event_table.c.id).where(
+                event_table.c.event_id.in_(chunk)
+            )
+        )
+        found.extend((event_id, row_id) for event_id, row_id in rows)
+    return found
+
+
 def _fold_into(connection: Connection, user_id: str, changes: list[Change]) -> None:
     profile = _locked(connection, user_id)
-    last = (
-        (to_epoch_us(profile.last_at), profile.last_event_id)
-        if profile.last_at is not None
-        else None
-    )
+    last = (to_epoch_us(profile.last_at), profile.last_id) if profile.last_at is not None else None
     if last is not None and changes[0][:2] < last:  # arrived late: fold everything again
         rebuild(connection, user_id)
         return
@@ -105,7 +122,7 @@ def _write(
     user_id: str,
     traits: dict[str, Any],
     first_at: datetime,
-    last: tuple[int, str],
+    last: tuple[int, int],
 ) -> None:
     connection.execute(
         update(user_profile_table)
@@ -114,7 +131,7 @@ def _write(
             traits=traits,
             first_at=first_at,
             last_at=from_epoch_us(last[0]),
-            last_event_id=last[1],
+            last_id=last[1],
             updated_at=datetime.now(UTC),
         )
     )
@@ -133,13 +150,13 @@ def rebuild(connection: Connection, user_id: str) -> None:
 
 def _stored_changes(connection: Connection, user_id: str) -> list[Change]:
     rows = connection.execute(
-        select(event_table.c.occurred_at, event_table.c.event_id, event_table.c.properties).where(
+        select(event_table.c.occurred_at, event_table.c.id, event_table.c.properties).where(
             event_table.c.user_id == user_id, event_table.c.properties.is_not(None)
         )
     )
     return [
-        (to_epoch_us(occurred_at), event_id, properties)
-        for occurred_at, event_id, properties in rows
+        (to_epoch_us(occurred_at), row_id, properties)
+        for occurred_at, row_id, properties in rows
         if isinstance(properties, dict) and any(op in properties for op in TRAIT_OPS)
     ]
 

@@ -100,13 +100,12 @@ class UserProfile(SQLModel, table=True):
 
     user_id: str = Field(sa_column=Column(String(ID_LENGTH), primary_key=True))
     traits: dict[str, Any] = Field(sa_column=Column(JSONDocument, nullable=False))
-    # The first and the last event folded in: (last_at, last_event_id) orders what comes next,
-    # and first_at tells retention which profiles lose events when old days are deleted.
+    # The first and the last event folded in: (last_at, last_id, the event's row id) orders
+    # what comes next, and first_at tells retention which profiles lose events when old days
+    # are deleted.
     first_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     last_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
-    last_event_id: str | None = Field(
-        default=None, sa_column=Column(String(ID_LENGTH), nullable=True)
-    )
+    last_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -61,8 +61,8 @@ IdText = Annotated[Identifier, BeforeValidator(_id_text)]
 # "" is no session: an SDK's page view or identify need not belong to a chat.
 SessionId = Annotated[
     str,
-    BeforeValidator(_id_text),
     StringConstraints(max_length=MAX_ID_CHARS, pattern=r"^$|\S"),
+    BeforeValidator(_id_text),
     AfterValidator(clean_text),
 ]
 
@@ -222,10 +222,11 @@ def take_session(
     where: Loc,
 ) -> None:
     for name in names:
-        if name in properties:
+        if properties.get(name) is not None:
             event["session_id"] = properties.pop(name)
             origin["session_id"] = [*where, name]
             return
+        properties.pop(name, None)  # null: no session
     event["session_id"] = ""
     origin["session_id"] = [*where, names[0]]
 

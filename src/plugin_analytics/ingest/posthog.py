@@ -158,12 +158,25 @@ _CODES = {
 }
 
 
+def _together(inside: Any, beside: Any) -> Any:
+    """A trait change given both in the properties and beside them, as PostHog merges them:
+    the one beside wins a trait both set; `$unset` lists add up."""
+    if isinstance(inside, dict) and isinstance(beside, dict):
+        return {**inside, **beside}
+    if isinstance(inside, list) and isinstance(beside, list):
+        return [*inside, *beside]
+    return beside
+
+
 def _from_ms(mapper: Mapper, value: str) -> datetime | None:
     """posthog-js's `_` query parameter: when it sent the request, in ms since the epoch."""
-    if not value.isdigit() or len(value) > 15:
-        mapper.refuse(["query", "_"], "must be milliseconds since the Unix epoch")
-        return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(value))
+    try:
+        if value.isdigit() and len(value) <= 15:
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(value))
+    except OverflowError:
+        pass
+    mapper.refuse(["query", "_"], "must be milliseconds since the Unix epoch, before year 10000")
+    return None
 
 
 def _map(
@@ -181,9 +194,9 @@ def _map(
     properties = dict(raw or {})
     for name in (*KEY_FIELDS, "distinct_id"):
         properties.pop(name, None)  # the key is a credential; the user is a column
-    for name in TRAIT_FIELDS:  # older SDKs send them beside the properties
+    for name in TRAIT_FIELDS:  # older SDKs send them beside the properties: both count
         if name in given and mapper.clean(given[name], [*prefix, name]):
-            properties[name] = given[name]
+            properties[name] = _together(properties.get(name), given[name])
     user_field = "distinct_id" if given.get("distinct_id") not in (None, "") else None
     user = given.get("distinct_id") if user_field else (raw or {}).get("distinct_id")
     if user in (None, ""):
@@ -199,7 +212,7 @@ def _map(
         event["event_id"] = given["uuid"]
         origin["event_id"] = ["uuid"]
     event["timestamp"] = _time(mapper, given, properties, batch_sent_at, received_at, prefix)
-    origin["timestamp"] = ["timestamp"]
+    origin["timestamp"] = ["offset" if given.get("offset") is not None else "timestamp"]
     if event["event_type"] in CHAT:
         take_chat_fields(event, properties, origin, ["properties"])
     take_session(event, properties, ("$session_id", "session_id"), origin, ["properties"])
