@@ -87,17 +87,17 @@ async def test_fourth_request_in_a_minute_is_refused(database_url: str, path: st
     assert not any(event_id.startswith("refused") for event_id in stored)
 
 
-async def test_each_write_key_has_its_own_budget(database_url: str) -> None:
+async def test_each_write_key_in_a_header_has_its_own_budget(database_url: str) -> None:
     async with (
         limited_app(database_url, write_keys=f"{KEY_A},{KEY_B}") as app,
         client_at(app, "192.0.2.1") as http,
     ):
-        # However the key travels, it is the same key, with one budget.
+        # However the header carries the key, it is the same key, with one budget.
         sent_a: list[dict[str, Any]] = [
             {"json": event(event_id="a0"), "headers": {"X-Write-Key": KEY_A}},
             {"json": event(event_id="a1"), "auth": (KEY_A, "")},
-            {"json": event(event_id="a2", write_key=KEY_A)},
-            {"json": event(event_id="a3"), "headers": {"Authorization": f"Bearer {KEY_A}"}},
+            {"json": event(event_id="a2"), "headers": {"Authorization": f"Bearer {KEY_A}"}},
+            {"json": event(event_id="a3"), "headers": {"X-Write-Key": KEY_A}},
         ]
         for request in sent_a[:3]:
             assert (await http.post("/client/update", **request)).status_code == 200
@@ -105,15 +105,41 @@ async def test_each_write_key_has_its_own_budget(database_url: str) -> None:
         for n in range(3):
             response = await http.post(
                 "/client/batch",
-                json={"events": [event(event_id=f"b{n}")], "write_key": KEY_B},
+                json={"events": [event(event_id=f"b{n}")]},
+                headers={"X-Write-Key": KEY_B},
             )
             assert response.status_code == 200
         assert_limited(
-            await http.post("/client/update", json=event(event_id="b3", write_key=KEY_B))
+            await http.post(
+                "/client/update", json=event(event_id="b3"), headers={"X-Write-Key": KEY_B}
+            )
         )
     assert sorted(row["event_id"] for row in stored_events(database_url)) == [
         "a0", "a1", "a2", "b0", "b1", "b2",
     ]  # fmt: skip
+
+
+async def test_keys_in_the_body_share_their_address_budget(database_url: str) -> None:
+    """A key in the body is known only once the body is read and parsed, so such requests are
+    counted by client address before that, whichever key they carry (and a wrong one too)."""
+    async with (
+        limited_app(database_url, write_keys=f"{KEY_A},{KEY_B}") as app,
+        client_at(app, "192.0.2.1") as http,
+    ):
+        wrong = await http.post("/client/update", json=event(event_id="x", write_key="wk_nope"))
+        assert wrong.status_code == 401
+        sent = [event(event_id="a0", write_key=KEY_A), event(event_id="b0", write_key=KEY_B)]
+        for body in sent:
+            assert (await http.post("/client/update", json=body)).status_code == 200
+        assert_limited(
+            await http.post("/client/update", json=event(event_id="a1", write_key=KEY_A))
+        )
+        # A key in a header has a budget of its own.
+        header = await http.post(
+            "/client/update", json=event(event_id="a2"), headers={"X-Write-Key": KEY_A}
+        )
+        assert header.status_code == 200
+    assert sorted(row["event_id"] for row in stored_events(database_url)) == ["a0", "a2", "b0"]
 
 
 async def test_each_client_address_has_its_own_budget(database_url: str) -> None:

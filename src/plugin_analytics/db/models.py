@@ -55,7 +55,11 @@ class Event(SQLModel, table=True):
     user_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
     session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
     # Our two types, or an SDK's event name (Segment `track`, PostHog `capture`), up to 256.
-    event_type: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
+    # SQLite does not enforce a VARCHAR length, so there the column keeps the 64 it was made
+    # with: widening it would copy the whole table (migration 0006).
+    event_type: str = Field(
+        sa_column=Column(String(ID_LENGTH).with_variant(String(64), "sqlite"), nullable=False)
+    )
     role: str = Field(sa_column=Column(String(16), nullable=False))
     message: str = Field(sa_column=Column(Text, nullable=False))
     cta_id: str | None = Field(default=None, sa_column=Column(String(ID_LENGTH), nullable=True))

@@ -95,12 +95,13 @@ class IngestEndpoint(Generic[Body]):
         # While ingestion is open, a key (even a malformed header) is not looked at.
         header_key = header_write_key(scope["headers"]) if keys.write_required else None
         key_in_body = keys.write_required and header_key is None
-        if not key_in_body:
-            self._admit(state, scope, keys.check_write(header_key))
+        # A key in the body is only known once the body is read, inflated and parsed: such
+        # requests are counted against the rate limit first, by client address alone.
+        self._admit(state, scope, None if key_in_body else keys.check_write(header_key))
         limit = dialect.max_body_bytes(state.settings)
         body = await dialect.read(scope, await read_limited(scope, receive, limit), limit)
         if key_in_body:
-            self._admit(state, scope, keys.check_write(dialect.body_key(scope, body)))
+            keys.check_write(dialect.body_key(scope, body))
         received_at = datetime.now(UTC)
         events = dialect.events(body, received_at)
         if state.settings.retention_days:

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired, cast
 
+from anyio import to_thread
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -36,6 +37,7 @@ from plugin_analytics.ingest.schemas import (
 )
 
 Loc = list[str | int]
+ON_LOOP_JSON_BYTES = 256 * 1024  # parsing more could hold the event loop for milliseconds
 CHAT = ("message", "cta_click")
 CHAT_FIELDS = ("message", "role", "cta_id")
 
@@ -88,14 +90,21 @@ MAPPED = TypeAdapter(
 TIME = TypeAdapter(Annotated[datetime, BeforeValidator(iso_text)])
 
 
-def load_json(text: bytes) -> Any:
-    """The JSON document in `text`; 400 naming where it is broken."""
+async def load_json(text: bytes) -> Any:
+    """The JSON document in `text`; 400 naming where it is broken. A large one is parsed off
+    the event loop."""
     if not text.strip():
         raise BadRequest("request body is empty; send JSON")
     try:
-        return from_json(text, allow_inf_nan=False)
+        if len(text) > ON_LOOP_JSON_BYTES:
+            return await to_thread.run_sync(_parse, text)
+        return _parse(text)
     except ValueError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+
+def _parse(text: bytes) -> Any:
+    return from_json(text, allow_inf_nan=False)
 
 
 def json_size(value: Any) -> int:

@@ -62,9 +62,10 @@ class PostHogBody:
     """A parsed request: its events, and the fields they share (the key, `sent_at`)."""
 
     def __init__(
-        self, shape: str, shared: dict[str, Any], events: list[Any], sent_ms: str | None
+        self, shape: str, shared: dict[str, Any], events: list[Any], sent_ms: str | None, size: int
     ) -> None:
         self.shape, self.shared, self.events, self.sent_ms = shape, shared, events, sent_ms
+        self.size = size
 
     def loc(self, index: int) -> Loc:
         """Where the `index`th event is in the body, to name it in a refusal."""
@@ -80,18 +81,19 @@ class PostHog:
         return MAX_BODY_BYTES
 
     async def read(self, scope: Scope, raw: bytes, limit: int) -> PostHogBody:
-        document = load_json(await decode_body(scope, raw, limit, sniff=True))
+        text = await decode_body(scope, raw, limit, sniff=True)
+        document = await load_json(text)
         sent_ms = query_value(scope, "_")
         if isinstance(document, list):
-            body = PostHogBody("list", {}, document, sent_ms)
+            body = PostHogBody("list", {}, document, sent_ms, len(text))
         elif not isinstance(document, dict):
             raise invalid([], "the body must be an event, a list of events or {batch: [...]}")
         elif "batch" in document:
             if not isinstance(document["batch"], list):
                 raise invalid(["batch"], "must be a list of events")
-            body = PostHogBody("batch", document, document["batch"], sent_ms)
+            body = PostHogBody("batch", document, document["batch"], sent_ms, len(text))
         else:
-            body = PostHogBody("event", document, [document], sent_ms)
+            body = PostHogBody("event", document, [document], sent_ms, len(text))
         if not body.events:
             raise invalid([], "the body holds no events")
         if len(body.events) > MAX_BATCH_EVENTS:
@@ -117,7 +119,8 @@ class PostHog:
             if not isinstance(event, dict):
                 mapper.refuse(prefix, "must be a JSON object (an event)")
                 continue
-            if (size := json_size(event)) > MAX_EVENT_BYTES:
+            # Measured only when the body could hold an event over the limit.
+            if body.size > MAX_EVENT_BYTES and (size := json_size(event)) > MAX_EVENT_BYTES:
                 raise EventTooLarge(
                     f"event {n} is {size} bytes; the limit is {MAX_EVENT_BYTES} (1 MiB)"
                 )
@@ -161,17 +164,17 @@ _CODES = {
 def _together(inside: Any, beside: Any) -> Any:
     """A trait change given both in the properties and beside them, as PostHog merges them:
     the one beside wins a trait both set; `$unset` lists add up."""
-    if isinstance(inside, dict) and isinstance(beside, dict):
-        return {**inside, **beside}
-    if isinstance(inside, list) and isinstance(beside, list):
-        return [*inside, *beside]
-    return beside
+    if isinstance(beside, dict):
+        return {**inside, **beside} if isinstance(inside, dict) else beside
+    if isinstance(beside, list):
+        return [*inside, *beside] if isinstance(inside, list) else beside
+    return inside  # not a change (null, text): the one inside stands
 
 
 def _from_ms(mapper: Mapper, value: str) -> datetime | None:
     """posthog-js's `_` query parameter: when it sent the request, in ms since the epoch."""
     try:
-        if value.isdigit() and len(value) <= 15:
+        if value.isascii() and value.isdigit() and len(value) <= 15:
             return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(value))
     except OverflowError:
         pass

@@ -60,8 +60,10 @@ CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 429: "ra
 class SegmentBody:
     """A parsed request: its messages (one, or a batch's) and the batch's shared fields."""
 
-    def __init__(self, document: dict[str, Any], messages: list[Any], batch: bool) -> None:
-        self.document, self.messages, self.batch = document, messages, batch
+    def __init__(
+        self, document: dict[str, Any], messages: list[Any], *, batch: bool, size: int
+    ) -> None:
+        self.document, self.messages, self.batch, self.size = document, messages, batch, size
 
 
 class Segment:
@@ -78,11 +80,12 @@ class Segment:
         return MAX_BATCH_BYTES if self.batch else MAX_CALL_BYTES
 
     async def read(self, scope: Scope, raw: bytes, limit: int) -> SegmentBody:
-        document = load_json(await decode_body(scope, raw, limit))
+        text = await decode_body(scope, raw, limit)
+        document = await load_json(text)
         if not isinstance(document, dict):
             raise invalid([], "the body must be a JSON object")
         if not self.batch:
-            return SegmentBody(document, [document], batch=False)
+            return SegmentBody(document, [document], batch=False, size=len(text))
         messages = document.get("batch")
         if not isinstance(messages, list) or not messages:
             raise invalid(["batch"], "must be a non-empty list of messages")
@@ -90,7 +93,7 @@ class Segment:
             raise invalid(
                 ["batch"], f"holds {len(messages)} messages; the limit is {MAX_BATCH_EVENTS}"
             )
-        return SegmentBody(document, messages, batch=True)
+        return SegmentBody(document, messages, batch=True, size=len(text))
 
     def body_key(self, scope: Scope, body: SegmentBody) -> str | None:
         key = body.document.get("writeKey")
@@ -107,7 +110,9 @@ class Segment:
             if not isinstance(message, dict):
                 mapper.refuse(prefix, "must be a JSON object (a message)")
                 continue
-            if body.batch and (size := json_size(message)) > MAX_CALL_BYTES:
+            # Measured only when the batch could hold a message over the limit.
+            big = body.batch and body.size > MAX_CALL_BYTES
+            if big and (size := json_size(message)) > MAX_CALL_BYTES:
                 mapper.refuse(prefix, f"is {size} bytes; the limit is 32 KB a message")
                 continue
             kind = message.get("type") if body.batch else self._kind
@@ -203,8 +208,8 @@ def _map(
 
 def _extra_fields(kind: str, message: dict[str, Any]) -> list[tuple[str, str, Any]]:
     """What a call other than `track` holds beyond properties: (property, field, value)."""
-    if kind == "identify":
-        return [("$set", "traits", message.get("traits") or {})]
+    if kind == "identify":  # an identify without traits changes none
+        return [("$set", "traits", message.get("traits") or None)]
     if kind in ("page", "screen"):
         return [(f"${name}", name, message.get(name) or None) for name in ("name", "category")]
     if kind == "group":
