@@ -28,6 +28,7 @@ from plugin_analytics.config import Settings
 from tests.access.helpers import make_key
 from tests.conftest import ADMIN, ADMIN_KEY, client_for
 from tests.helpers import stored_events
+from tests.ingest.sdk_helpers import ONE_CONVERTED_CHAT, stored_row
 
 pytestmark = pytest.mark.anyio
 
@@ -71,20 +72,11 @@ def chat(uuid: str, text: str = "Do you ship to Norway?", **properties: Any) -> 
     )
 
 
-def row(event_id: str, event_type: str = "$pageview", **fields: Any) -> dict[str, Any]:
+def row(
+    event_id: str, event_type: str = "$pageview", *, user_id: str = "visitor-1", **fields: Any
+) -> dict[str, Any]:
     """A stored event as `rows` shows it, with the defaults of an event outside any chat."""
-    expected: dict[str, Any] = {
-        "event_id": event_id,
-        "user_id": "visitor-1",
-        "session_id": "",
-        "event_type": event_type,
-        "role": "user",
-        "message": "",
-        "cta_id": None,
-        "properties": None,
-    }
-    expected.update(fields)
-    return expected
+    return stored_row(event_id, user_id, event_type, **fields)
 
 
 def rows(database_url: str) -> list[dict[str, Any]]:
@@ -402,15 +394,7 @@ async def test_only_chat_events_count_in_the_summary(client: httpx.AsyncClient) 
         "start_date": today,
         "end_date": today,
         "tz": "UTC",
-        "total_messages": 2,
-        "unique_users": 1,
-        "cta_clicks": 1,
-        "sessions": 1,
-        "user_messages": 1,
-        "assistant_messages": 1,
-        "converted_sessions": 1,
-        "conversion_rate": 1.0,
-        "messages_per_session": 2.0,
+        **ONE_CONVERTED_CHAT,
     }
     assert len(await exported(client)) == 6
 

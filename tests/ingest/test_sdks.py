@@ -40,6 +40,7 @@ from segment.analytics.version import VERSION as SEGMENT_VERSION
 from tests.access.helpers import database_dump, make_key
 from tests.conftest import ADMIN, ADMIN_KEY, migrate
 from tests.helpers import stored_events
+from tests.ingest.sdk_helpers import ONE_CONVERTED_CHAT, stored_row
 from tests.pg import PostgresServer
 from tests.servers import ServerProcess
 
@@ -56,17 +57,15 @@ REFUSED_KEYS = {
         "this is an admin key; ingestion takes a write key",
     ),
 }
-# The summary of a day with one user's chat: a user message, the answer, a click on a CTA.
-ONE_CONVERTED_CHAT = {
-    "total_messages": 2,
-    "unique_users": 1,
-    "cta_clicks": 1,
-    "sessions": 1,
-    "user_messages": 1,
-    "assistant_messages": 1,
-    "converted_sessions": 1,
-    "conversion_rate": 1.0,
-    "messages_per_session": 2.0,
+# The summary of a day whose only chat event is one user message.
+ONE_USER_MESSAGE = {
+    **ONE_CONVERTED_CHAT,
+    "total_messages": 1,
+    "cta_clicks": 0,
+    "assistant_messages": 0,
+    "converted_sessions": 0,
+    "conversion_rate": 0.0,
+    "messages_per_session": 1.0,
 }
 # What segment-analytics-python puts in every message's context, kept as the $context property.
 SEGMENT_LIBRARY = {"name": "analytics-python", "version": SEGMENT_VERSION}
@@ -316,14 +315,30 @@ class Sent:
     sent_at: datetime  # the batch's sentAt (Segment) or sent_at (PostHog)
 
 
-def sent_messages(exchanges: list[Exchange], id_field: str, sent_at_field: str) -> dict[str, Sent]:
+@dataclass(frozen=True)
+class Wire:
+    """How an SDK sends its batches: the path, where the key goes, each message's id and the
+    batch's time."""
+
+    path: str
+    key_field: str  # the key in the body
+    id_field: str
+    sent_at_field: str
+    basic_auth: bool  # the key also as HTTP Basic (Segment); else no Authorization (PostHog)
+
+
+SEGMENT_WIRE = Wire("/v1/batch", "writeKey", "messageId", "sentAt", basic_auth=True)
+POSTHOG_WIRE = Wire("/batch/", "api_key", "uuid", "sent_at", basic_auth=False)
+
+
+def sent_messages(exchanges: list[Exchange], wire: Wire) -> dict[str, Sent]:
     """Every message of every batch by its id (messageId, uuid); each must be sent once."""
     sent: dict[str, Sent] = {}
     for exchange in exchanges:
         body = exchange.json()
         for message in body["batch"]:
-            assert message[id_field] not in sent, f"{message[id_field]} sent twice"
-            sent[message[id_field]] = Sent(message, iso(body[sent_at_field]))
+            assert message[wire.id_field] not in sent, f"{message[wire.id_field]} sent twice"
+            sent[message[wire.id_field]] = Sent(message, iso(body[wire.sent_at_field]))
     return sent
 
 
@@ -366,30 +381,6 @@ def day_summary(server: ServerProcess, day: datetime) -> dict[str, Any]:
     return summary
 
 
-def stored(
-    event_id: str,
-    user_id: str,
-    event_type: str,
-    properties: dict[str, Any] | None,
-    *,
-    session_id: str = "",
-    role: str = "user",
-    message: str = "",
-    cta_id: str | None = None,
-) -> dict[str, Any]:
-    """An event as GET /users/{id}/history shows it, but for its two times."""
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "session_id": session_id,
-        "event_type": event_type,
-        "role": role,
-        "message": message,
-        "cta_id": cta_id,
-        "properties": properties,
-    }
-
-
 def without_times(page: dict[str, Any]) -> dict[str, Any]:
     """A history or transcript with each event's timestamp and received_at left out."""
 
@@ -429,6 +420,114 @@ def names() -> tuple[str, str, str, str]:
     return f"visitor-{tag}", f"other-{tag}", f"chat-{tag}", f"browse-{tag}"
 
 
+def clock(day: datetime) -> Callable[[float], datetime]:
+    """`seconds` after noon of `day`."""
+    return lambda seconds: day + timedelta(seconds=seconds)
+
+
+def finish(client: SegmentClient | Posthog, mode: str) -> None:
+    """flush (the background consumer, then flush()) or shutdown (then only shutdown()); a
+    sync client has sent each call already."""
+    if mode == "flush":
+        client.flush()
+    elif not mode.startswith("sync"):
+        client.shutdown()
+
+
+def assert_sent_as(
+    wire: Wire,
+    exchanges: list[Exchange],
+    key: str,
+    ids: list[str],
+    *,
+    sync: bool,
+    gzipped: bool,
+) -> dict[str, Sent]:
+    """Every request was `wire`'s, stored and answered, with the key and gzip as the client
+    was told; sync clients send one message a request. The messages sent, which are `ids`."""
+    for exchange in exchanges:
+        assert (exchange.method, exchange.path) == ("POST", wire.path)
+        assert (exchange.status, exchange.relayed) == (200, True)
+        authorization = basic_auth(key) if wire.basic_auth else None
+        assert exchange.headers.get("authorization") == authorization
+        assert exchange.headers.get("content-encoding") == ("gzip" if gzipped else None)
+        assert exchange.json()[wire.key_field] == key
+    if sync:
+        assert [len(exchange.json()["batch"]) for exchange in exchanges] == [1] * len(ids)
+    sent = sent_messages(exchanges, wire)
+    assert set(sent) == set(ids)
+    return sent
+
+
+def group(session_id: str, *events: dict[str, Any]) -> dict[str, Any]:
+    """One session of a history: its id and its events."""
+    return {"session_id": session_id, "events": list(events)}
+
+
+def assert_history(
+    server: ServerProcess,
+    user_id: str,
+    traits: dict[str, Any] | None,
+    sessions: list[dict[str, Any]],
+    sent: dict[str, Sent],
+) -> dict[str, Any]:
+    """The user's history is exactly `traits` and `sessions` (but for the times), each time the
+    SDK's corrected with what was `sent`. The history as shown."""
+    shown = history(server, user_id)
+    assert without_times(shown) == {
+        "user_id": user_id,
+        "traits": traits,
+        "sessions": sessions,
+        "next_cursor": None,
+    }
+    assert_clock_corrected(events_of(shown), sent)
+    return shown
+
+
+def assert_transcript_is_the_chat(
+    server: ServerProcess, session_id: str, shown: dict[str, Any]
+) -> None:
+    """The session's transcript is the first session of the history `shown`."""
+    assert transcript(server, session_id) == {
+        "session_id": session_id,
+        "events": shown["sessions"][0]["events"],
+        "next_cursor": None,
+    }
+
+
+def assert_day_and_rows(
+    server: ServerProcess,
+    sdk_database: str,
+    write_key: str,
+    day: datetime,
+    rows: list[tuple[str, list[str]]],
+) -> None:
+    """The day is one converted chat, each user's events are stored once, and the key is not
+    stored anywhere."""
+    assert day_summary(server, day) == ONE_CONVERTED_CHAT
+    for user_id, ids in rows:
+        assert user_rows(sdk_database, user_id) == Counter(ids)
+    assert write_key not in database_dump(sdk_database)  # the key is a credential
+
+
+def assert_resent(
+    wire: Wire, exchanges: list[Exchange], ids: list[str]
+) -> tuple[Exchange, Exchange]:
+    """The server stored the batch of `ids` and answered 200; the SDK never heard it and sent
+    it again. The two requests, the first the one stored."""
+    first, second = exchanges
+    assert (first.status, first.relayed) == (200, False)
+    assert (second.status, second.relayed) == (200, True)
+    assert [sent[wire.id_field] for sent in first.json()["batch"]] == ids
+    assert second.json()["batch"] == first.json()["batch"]
+    return first, second
+
+
+def assert_nothing_stored(server: ServerProcess, sdk_database: str, user_id: str) -> None:
+    assert admin_get(server, f"/users/{user_id}/history").status_code == 404
+    assert user_rows(sdk_database, user_id) == Counter()
+
+
 # --- Segment (segment-analytics-python) ---
 
 # sync: each call is its own request; flush: the background consumer, then flush(); shutdown:
@@ -448,9 +547,7 @@ def test_segment_chat_events_traits_and_pages_are_stored(
     user, other, session, other_session = names()
     sync, gzipped = mode.startswith("sync"), mode.endswith("gzip")
     errors, on_error = error_log()
-
-    def at(seconds: float) -> datetime:
-        return day + timedelta(seconds=seconds)
+    at = clock(day)
 
     with segment_client(
         write_key, proxy.url, sync_mode=sync, gzip=gzipped, on_error=on_error
@@ -481,128 +578,103 @@ def test_segment_chat_events_traits_and_pages_are_stored(
             # Another user's custom event, in a session of its own: not chat, never counted.
             client.track(other, "pricing_viewed", {"session_id": other_session}, timestamp=at(7)),
         ]
-        if mode == "flush":
-            client.flush()
-        elif not sync:
-            client.shutdown()
+        finish(client, mode)
         assert [queued for queued, _ in calls] == [True] * len(calls)
         ids = [message["messageId"] for _, message in calls]
 
-        exchanges = proxy.seen()
-        for exchange in exchanges:
-            assert (exchange.method, exchange.path) == ("POST", "/v1/batch")
-            assert (exchange.status, exchange.relayed) == (200, True)
-            assert exchange.headers["authorization"] == basic_auth(write_key)
-            assert exchange.headers.get("content-encoding") == ("gzip" if gzipped else None)
-            assert exchange.json()["writeKey"] == write_key
-        if sync:
-            assert [len(exchange.json()["batch"]) for exchange in exchanges] == [1] * len(calls)
-        sent = sent_messages(exchanges, "messageId", "sentAt")
-        assert set(sent) == set(ids)
+        sent = assert_sent_as(
+            SEGMENT_WIRE, proxy.seen(), write_key, ids, sync=sync, gzipped=gzipped
+        )
 
-        shown = history(server, user)
-        assert without_times(shown) == {
-            "user_id": user,
-            "traits": {"email": "ana@example.com", "plan": "pro", "company": "Acme"},
-            "sessions": [
-                {
-                    "session_id": session,
-                    "events": [
-                        stored(
-                            ids[0],
-                            user,
-                            "message",
-                            SEGMENT_CONTEXT,
-                            session_id=session,
-                            message="Do you ship to Norway?",
-                        ),
-                        stored(
-                            ids[1],
-                            user,
-                            "message",
-                            SEGMENT_CONTEXT,
-                            session_id=session,
-                            role="assistant",
-                            message="Yes, in 3 to 5 days.",
-                        ),
-                        stored(
-                            ids[2],
-                            user,
-                            "cta_click",
-                            SEGMENT_CONTEXT,
-                            session_id=session,
-                            cta_id="shop-now",
-                        ),
-                    ],
-                },
-                {
-                    "session_id": "",
-                    "events": [
-                        stored(ids[3], user, "pricing_viewed", {"plan": "pro", **SEGMENT_CONTEXT}),
-                        stored(
-                            ids[4],
-                            user,
-                            "page",
-                            {
-                                "url": "https://shop.example/ship",
-                                "$name": "Shipping",
-                                "$category": "Docs",
-                                **SEGMENT_CONTEXT,
-                            },
-                        ),
-                        stored(
-                            ids[6],
-                            user,
-                            "identify",
-                            {"$set": {"plan": "free", "company": "Acme"}, **SEGMENT_CONTEXT},
-                        ),
-                        stored(
-                            ids[5],
-                            user,
-                            "identify",
-                            {
-                                "$set": {"email": "ana@example.com", "plan": "pro"},
-                                **SEGMENT_CONTEXT,
-                            },
-                        ),
-                    ],
-                },
+        shown = assert_history(
+            server,
+            user,
+            {"email": "ana@example.com", "plan": "pro", "company": "Acme"},
+            [
+                group(
+                    session,
+                    stored_row(
+                        ids[0],
+                        user,
+                        "message",
+                        SEGMENT_CONTEXT,
+                        session_id=session,
+                        message="Do you ship to Norway?",
+                    ),
+                    stored_row(
+                        ids[1],
+                        user,
+                        "message",
+                        SEGMENT_CONTEXT,
+                        session_id=session,
+                        role="assistant",
+                        message="Yes, in 3 to 5 days.",
+                    ),
+                    stored_row(
+                        ids[2],
+                        user,
+                        "cta_click",
+                        SEGMENT_CONTEXT,
+                        session_id=session,
+                        cta_id="shop-now",
+                    ),
+                ),
+                group(
+                    "",
+                    stored_row(ids[3], user, "pricing_viewed", {"plan": "pro", **SEGMENT_CONTEXT}),
+                    stored_row(
+                        ids[4],
+                        user,
+                        "page",
+                        {
+                            "url": "https://shop.example/ship",
+                            "$name": "Shipping",
+                            "$category": "Docs",
+                            **SEGMENT_CONTEXT,
+                        },
+                    ),
+                    stored_row(
+                        ids[6],
+                        user,
+                        "identify",
+                        {"$set": {"plan": "free", "company": "Acme"}, **SEGMENT_CONTEXT},
+                    ),
+                    stored_row(
+                        ids[5],
+                        user,
+                        "identify",
+                        {
+                            "$set": {"email": "ana@example.com", "plan": "pro"},
+                            **SEGMENT_CONTEXT,
+                        },
+                    ),
+                ),
             ],
-            "next_cursor": None,
-        }
-        assert_clock_corrected(events_of(shown), sent)
-        assert transcript(server, session) == {
-            "session_id": session,
-            "events": shown["sessions"][0]["events"],
-            "next_cursor": None,
-        }
+            sent,
+        )
+        assert_transcript_is_the_chat(server, session, shown)
 
-        other_shown = history(server, other)
-        assert without_times(other_shown) == {
-            "user_id": other,
-            "traits": None,
-            "sessions": [
-                {
-                    "session_id": other_session,
-                    "events": [
-                        stored(
-                            ids[7],
-                            other,
-                            "pricing_viewed",
-                            SEGMENT_CONTEXT,
-                            session_id=other_session,
-                        )
-                    ],
-                }
+        assert_history(
+            server,
+            other,
+            None,
+            [
+                group(
+                    other_session,
+                    stored_row(
+                        ids[7],
+                        other,
+                        "pricing_viewed",
+                        SEGMENT_CONTEXT,
+                        session_id=other_session,
+                    ),
+                ),
             ],
-            "next_cursor": None,
-        }
-        assert_clock_corrected(events_of(other_shown), sent)
+            sent,
+        )
 
-        assert day_summary(server, day) == ONE_CONVERTED_CHAT
-        assert user_rows(sdk_database, user) == Counter(ids[:7])
-        assert user_rows(sdk_database, other) == Counter(ids[7:])
-        assert write_key not in database_dump(sdk_database)  # the key is a credential
+        rows = [(user, ids[:7]), (other, ids[7:])]
+        assert_day_and_rows(server, sdk_database, write_key, day, rows)
     assert errors == []
 
 
@@ -631,8 +703,7 @@ def test_segment_with_a_key_that_is_no_write_key_stores_nothing(
     [exchange] = proxy.seen()
     assert (exchange.status, exchange.relayed) == (status, True)
     assert exchange.headers["authorization"] == basic_auth(key)
-    assert admin_get(server, f"/users/{user}/history").status_code == 404
-    assert user_rows(sdk_database, user) == Counter()
+    assert_nothing_stored(server, sdk_database, user)
 
 
 def test_segment_retry_of_a_batch_whose_answer_was_lost_is_stored_once(
@@ -657,55 +728,37 @@ def test_segment_retry_of_a_batch_whose_answer_was_lost_is_stored_once(
         exchanges = proxy.seen()
     ids = [message["messageId"], identify["messageId"]]
 
-    # The server stored the batch and answered 200; the SDK never heard it and sent it again.
-    first, second = exchanges
-    assert (first.status, first.relayed) == (200, False)
-    assert (second.status, second.relayed) == (200, True)
+    first, second = assert_resent(SEGMENT_WIRE, exchanges, ids)
     assert "x-retry-count" not in first.headers
     assert second.headers["x-retry-count"] == "1"
-    assert [sent["messageId"] for sent in first.json()["batch"]] == ids
-    assert second.json()["batch"] == first.json()["batch"]
     assert errors == []
 
     assert user_rows(sdk_database, user) == Counter(ids)
-    shown = history(server, user)
-    assert without_times(shown) == {
-        "user_id": user,
-        "traits": {"plan": "pro"},
-        "sessions": [
-            {
-                "session_id": session,
-                "events": [
-                    stored(
-                        ids[0],
-                        user,
-                        "message",
-                        SEGMENT_CONTEXT,
-                        session_id=session,
-                        message="Is this stored once?",
-                    )
-                ],
-            },
-            {
-                "session_id": "",
-                "events": [
-                    stored(ids[1], user, "identify", {"$set": {"plan": "pro"}, **SEGMENT_CONTEXT})
-                ],
-            },
-        ],
-        "next_cursor": None,
-    }
     # What is stored is the first request's: its receipt time, corrected with its sentAt.
-    assert_clock_corrected(events_of(shown), sent_messages([first], "messageId", "sentAt"))
-    assert day_summary(server, day) == {
-        **ONE_CONVERTED_CHAT,
-        "total_messages": 1,
-        "cta_clicks": 0,
-        "assistant_messages": 0,
-        "converted_sessions": 0,
-        "conversion_rate": 0.0,
-        "messages_per_session": 1.0,
-    }
+    assert_history(
+        server,
+        user,
+        {"plan": "pro"},
+        [
+            group(
+                session,
+                stored_row(
+                    ids[0],
+                    user,
+                    "message",
+                    SEGMENT_CONTEXT,
+                    session_id=session,
+                    message="Is this stored once?",
+                ),
+            ),
+            group(
+                "",
+                stored_row(ids[1], user, "identify", {"$set": {"plan": "pro"}, **SEGMENT_CONTEXT}),
+            ),
+        ],
+        sent_messages([first], SEGMENT_WIRE),
+    )
+    assert day_summary(server, day) == ONE_USER_MESSAGE
 
 
 # --- PostHog (posthog-python) ---
@@ -730,9 +783,7 @@ def test_posthog_chat_events_and_traits_are_stored(
     user, other, session, other_session = names()
     sync, gzipped = mode.startswith("sync"), mode.endswith("gzip")
     errors, on_error = error_log()
-
-    def at(seconds: float) -> datetime:
-        return day + timedelta(seconds=seconds)
+    at = clock(day)
 
     with posthog_client(
         write_key, proxy.url, sync_mode=sync, gzip=gzipped, on_error=on_error
@@ -797,23 +848,13 @@ def test_posthog_chat_events_and_traits_are_stored(
                 timestamp=at(9),
             ),
         ]
-        if mode == "flush":
-            client.flush()
-        elif not sync:
-            client.shutdown()
+        finish(client, mode)
         assert all(isinstance(uuid, str) for uuid in ids), ids
 
-        exchanges = proxy.seen()
-        for exchange in exchanges:
-            assert (exchange.method, exchange.path) == ("POST", "/batch/")
-            assert (exchange.status, exchange.relayed) == (200, True)
-            assert "authorization" not in exchange.headers  # the key is in the body
-            assert exchange.headers.get("content-encoding") == ("gzip" if gzipped else None)
-            assert exchange.json()["api_key"] == write_key
-        if sync:
-            assert [len(exchange.json()["batch"]) for exchange in exchanges] == [1] * len(ids)
-        sent = sent_messages(exchanges, "uuid", "sent_at")
-        assert set(sent) == set(ids)
+        # The key is in the body, not in an Authorization header.
+        sent = assert_sent_as(
+            POSTHOG_WIRE, proxy.seen(), write_key, ids, sync=sync, gzipped=gzipped
+        )
         wire = [sent[uuid] for uuid in ids]
         # What posthog-python sends: its own properties, $set/$set_once of set() and
         # set_once() beside the properties, the context's session as $session_id.
@@ -827,10 +868,10 @@ def test_posthog_chat_events_and_traits_are_stored(
         assert "$set" not in wire[5].message["properties"]
         assert wire[7].message["event"] == "$set_once"
 
-        shown = history(server, user)
-        assert without_times(shown) == {
-            "user_id": user,
-            "traits": {
+        shown = assert_history(
+            server,
+            user,
+            {
                 "plan": "pro",
                 "company": "Acme",
                 "email": "ana@example.com",
@@ -838,86 +879,72 @@ def test_posthog_chat_events_and_traits_are_stored(
                 "first_seen": "2025-03-01",
                 "signup": "web",
             },
-            "sessions": [
-                {
-                    "session_id": session,
-                    "events": [
-                        stored(
-                            ids[0],
-                            user,
-                            "message",
-                            posthog_kept(wire[0]),
-                            session_id=session,
-                            message="Do you ship?",
-                        ),
-                        stored(
-                            ids[1],
-                            user,
-                            "message",
-                            posthog_kept(wire[1]),
-                            session_id=session,
-                            role="assistant",
-                            message="Yes, worldwide.",
-                        ),
-                        stored(
-                            ids[2],
-                            user,
-                            "cta_click",
-                            posthog_kept(wire[2]),
-                            session_id=session,
-                            cta_id="shop-now",
-                        ),
-                    ],
-                },
-                {
-                    "session_id": "",
-                    "events": [
-                        stored(ids[3], user, "pricing_viewed", posthog_kept(wire[3])),
-                        stored(ids[4], user, "$pageview", posthog_kept(wire[4])),
-                        stored(ids[8], user, "$set", posthog_kept(wire[8], "$set")),
-                        stored(ids[5], user, "$set", posthog_kept(wire[5], "$set")),
-                        stored(ids[6], user, "$identify", posthog_kept(wire[6])),
-                        stored(ids[7], user, "$set_once", posthog_kept(wire[7], "$set_once")),
-                    ],
-                },
+            [
+                group(
+                    session,
+                    stored_row(
+                        ids[0],
+                        user,
+                        "message",
+                        posthog_kept(wire[0]),
+                        session_id=session,
+                        message="Do you ship?",
+                    ),
+                    stored_row(
+                        ids[1],
+                        user,
+                        "message",
+                        posthog_kept(wire[1]),
+                        session_id=session,
+                        role="assistant",
+                        message="Yes, worldwide.",
+                    ),
+                    stored_row(
+                        ids[2],
+                        user,
+                        "cta_click",
+                        posthog_kept(wire[2]),
+                        session_id=session,
+                        cta_id="shop-now",
+                    ),
+                ),
+                group(
+                    "",
+                    stored_row(ids[3], user, "pricing_viewed", posthog_kept(wire[3])),
+                    stored_row(ids[4], user, "$pageview", posthog_kept(wire[4])),
+                    stored_row(ids[8], user, "$set", posthog_kept(wire[8], "$set")),
+                    stored_row(ids[5], user, "$set", posthog_kept(wire[5], "$set")),
+                    stored_row(ids[6], user, "$identify", posthog_kept(wire[6])),
+                    stored_row(ids[7], user, "$set_once", posthog_kept(wire[7], "$set_once")),
+                ),
             ],
-            "next_cursor": None,
-        }
+            sent,
+        )
         assert wire[3].message["properties"]["plan"] == "pro"
         assert wire[6].message["properties"]["$set"] == {"name": "Ana"}
-        assert_clock_corrected(events_of(shown), sent)
-        assert transcript(server, session) == {
-            "session_id": session,
-            "events": shown["sessions"][0]["events"],
-            "next_cursor": None,
-        }
+        assert_transcript_is_the_chat(server, session, shown)
 
-        other_shown = history(server, other)
-        assert without_times(other_shown) == {
-            "user_id": other,
-            "traits": None,
-            "sessions": [
-                {
-                    "session_id": other_session,
-                    "events": [
-                        stored(
-                            ids[9],
-                            other,
-                            "pricing_viewed",
-                            posthog_kept(wire[9]),
-                            session_id=other_session,
-                        )
-                    ],
-                }
+        assert_history(
+            server,
+            other,
+            None,
+            [
+                group(
+                    other_session,
+                    stored_row(
+                        ids[9],
+                        other,
+                        "pricing_viewed",
+                        posthog_kept(wire[9]),
+                        session_id=other_session,
+                    ),
+                ),
             ],
-            "next_cursor": None,
-        }
-        assert_clock_corrected(events_of(other_shown), sent)
+            sent,
+        )
 
-        assert day_summary(server, day) == ONE_CONVERTED_CHAT
-        assert user_rows(sdk_database, user) == Counter(ids[:9])
-        assert user_rows(sdk_database, other) == Counter(ids[9:])
-        assert write_key not in database_dump(sdk_database)  # the key is a credential
+        rows = [(user, ids[:9]), (other, ids[9:])]
+        assert_day_and_rows(server, sdk_database, write_key, day, rows)
     assert errors == []
 
 
@@ -957,8 +984,7 @@ def test_posthog_with_a_key_that_is_no_write_key_stores_nothing(
     [exchange] = proxy.seen()
     assert (exchange.path, exchange.status, exchange.relayed) == ("/batch/", status, True)
     assert exchange.json()["api_key"] == key
-    assert admin_get(server, f"/users/{user}/history").status_code == 404
-    assert user_rows(sdk_database, user) == Counter()
+    assert_nothing_stored(server, sdk_database, user)
 
 
 def test_posthog_retry_of_a_batch_whose_answer_was_lost_is_stored_once(
@@ -984,51 +1010,32 @@ def test_posthog_retry_of_a_batch_whose_answer_was_lost_is_stored_once(
         client.flush()
         exchanges = proxy.seen()
 
-    # The server stored the batch and answered 200; the SDK never heard it and sent it again
-    # (posthog-python waits 1 s before its first retry; that wait cannot be shortened).
-    first, second = exchanges
-    assert (first.status, first.relayed) == (200, False)
-    assert (second.status, second.relayed) == (200, True)
-    assert [sent["uuid"] for sent in first.json()["batch"]] == ids
-    assert second.json()["batch"] == first.json()["batch"]
+    # posthog-python waits 1 s before its first retry; that wait cannot be shortened.
+    first, _ = assert_resent(POSTHOG_WIRE, exchanges, ids)
     assert errors == []
 
     assert user_rows(sdk_database, user) == Counter(ids)
-    sent = sent_messages([first], "uuid", "sent_at")
+    sent = sent_messages([first], POSTHOG_WIRE)
     wire = [sent[uuid] for uuid in ids]
-    shown = history(server, user)
-    assert without_times(shown) == {
-        "user_id": user,
-        "traits": {"plan": "pro"},
-        "sessions": [
-            {
-                "session_id": session,
-                "events": [
-                    stored(
-                        ids[0],
-                        user,
-                        "message",
-                        posthog_kept(wire[0]),
-                        session_id=session,
-                        message="Stored once?",
-                    )
-                ],
-            },
-            {
-                "session_id": "",
-                "events": [stored(ids[1], user, "$set", posthog_kept(wire[1], "$set"))],
-            },
-        ],
-        "next_cursor": None,
-    }
     # What is stored is the first request's: its receipt time, corrected with its sent_at.
-    assert_clock_corrected(events_of(shown), sent)
-    assert day_summary(server, day) == {
-        **ONE_CONVERTED_CHAT,
-        "total_messages": 1,
-        "cta_clicks": 0,
-        "assistant_messages": 0,
-        "converted_sessions": 0,
-        "conversion_rate": 0.0,
-        "messages_per_session": 1.0,
-    }
+    assert_history(
+        server,
+        user,
+        {"plan": "pro"},
+        [
+            group(
+                session,
+                stored_row(
+                    ids[0],
+                    user,
+                    "message",
+                    posthog_kept(wire[0]),
+                    session_id=session,
+                    message="Stored once?",
+                ),
+            ),
+            group("", stored_row(ids[1], user, "$set", posthog_kept(wire[1], "$set"))),
+        ],
+        sent,
+    )
+    assert day_summary(server, day) == ONE_USER_MESSAGE

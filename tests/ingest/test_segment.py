@@ -23,6 +23,7 @@ from plugin_analytics.config import Settings, load_settings
 from tests.access.helpers import make_key, revoke
 from tests.conftest import ADMIN, ADMIN_KEY, client_for
 from tests.helpers import stored_events
+from tests.ingest.sdk_helpers import stored_row
 
 pytestmark = pytest.mark.anyio
 
@@ -163,21 +164,11 @@ def row(
     timestamp: str,
     *,
     user_id: str = "user-1",
-    session_id: str = "",
-    role: str = "user",
-    message: str = "",
-    cta_id: str | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """A stored event as the export and the history show it (received_at left out)."""
     return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "session_id": session_id,
-        "event_type": event_type,
-        "role": role,
-        "message": message,
-        "cta_id": cta_id,
-        "properties": properties,
+        **stored_row(event_id, user_id, event_type, properties, **fields),
         "timestamp": timestamp,
     }
 
