@@ -61,17 +61,18 @@ def fold(changes: Iterable[Change]) -> dict[str, Any]:
 def update_profiles(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Ingestion: fold the trait changes of newly stored event rows (store.COLUMNS order) into
     their users' profiles, in the transaction that stores them."""
-    carrying = {
-        row[0]: row
-        for row in rows
-        if carries_traits(row[7]) and any(op in json.loads(row[7]) for op in TRAIT_OPS)
-    }
+    carrying: dict[str, tuple[Any, dict[str, Any]]] = {}  # event_id: (row, its properties)
+    for row in rows:
+        if carries_traits(row[7]):
+            properties = json.loads(row[7])
+            if any(op in properties for op in TRAIT_OPS):
+                carrying[row[0]] = (row, properties)
     if not carrying:
         return
     changes: dict[str, list[Change]] = {}
     for event_id, row_id in _row_ids(connection, list(carrying)):
-        row = carrying[event_id]
-        changes.setdefault(row[1], []).append((row[8], row_id, json.loads(row[7])))
+        row, properties = carrying[event_id]
+        changes.setdefault(row[1], []).append((row[8], row_id, properties))
     for user_id in sorted(changes):  # one lock order for every worker
         _fold_into(connection, user_id, sorted(changes[user_id], key=lambda c: c[:2]))
 

@@ -114,18 +114,6 @@ def json_size(value: Any) -> int:
     )
 
 
-def corrected_time(
-    timestamp: datetime | None, sent_at: datetime | None, received_at: datetime
-) -> datetime:
-    """The event time on the server's clock: a client clock that is off moves `timestamp` and
-    `sent_at` alike, so received_at - (sent_at - timestamp) cancels it out."""
-    if timestamp is None:
-        return received_at
-    if sent_at is None:
-        return timestamp
-    return received_at - (sent_at - timestamp)
-
-
 class Mapper:
     """Turns an SDK's events into ours, collecting every refusal before raising them at once."""
 
@@ -146,6 +134,26 @@ class Mapper:
             self.refuse(loc, exc.errors()[0]["msg"].removeprefix("Value error, "))
             return None
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+    def corrected_time(
+        self,
+        timestamp: datetime | None,
+        sent_at: datetime | None,
+        received_at: datetime,
+        loc: Loc,
+    ) -> datetime | None:
+        """The event time on the server's clock: a client clock that is off moves `timestamp`
+        and `sent_at` alike, so received_at - (sent_at - timestamp) cancels it out. None
+        (refused, naming `loc`) when the correction leaves the calendar."""
+        if timestamp is None:
+            return received_at
+        if sent_at is None:
+            return timestamp
+        try:
+            return received_at - (sent_at - timestamp)
+        except OverflowError:
+            self.refuse(loc, "is too far from the time the batch was sent")
+            return None
 
     def clean(self, value: Any, loc: Loc, kind: type | None = None) -> bool:
         """Whether `value` (to be stored in properties) can be stored: refuse it, naming `loc`,
@@ -195,21 +203,6 @@ class Mapper:
         if self.errors:
             raise InvalidBody(self.errors)
         return self.events
-
-
-def skewed(
-    mapper: Mapper,
-    timestamp: datetime | None,
-    sent_at: datetime | None,
-    received: datetime,
-    loc: Loc,
-) -> datetime | None:
-    """corrected_time, or None (refused) when the correction leaves the calendar."""
-    try:
-        return corrected_time(timestamp, sent_at, received)
-    except OverflowError:
-        mapper.refuse(loc, "is too far from the time the batch was sent")
-        return None
 
 
 def take_chat_fields(

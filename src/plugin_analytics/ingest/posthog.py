@@ -38,7 +38,6 @@ from plugin_analytics.ingest.foreign import (
     json_size,
     load_json,
     refusal_docs,
-    skewed,
     take_chat_fields,
     take_session,
 )
@@ -247,7 +246,7 @@ def _time(
         sent_at = None
     if timestamp is None and given.get("timestamp") is not None:
         return None  # refused above
-    return skewed(mapper, timestamp, sent_at, received_at, [*prefix, "timestamp"])
+    return mapper.corrected_time(timestamp, sent_at, received_at, [*prefix, "timestamp"])
 
 
 ROUTES = [

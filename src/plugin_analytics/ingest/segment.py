@@ -39,7 +39,6 @@ from plugin_analytics.ingest.foreign import (
     json_size,
     load_json,
     refusal_docs,
-    skewed,
     take_chat_fields,
     take_session,
 )
@@ -171,7 +170,9 @@ def _map(
     time_field = "timestamp" if message.get("timestamp") is not None else "originalTimestamp"
     timestamp = mapper.time(message.get(time_field), [*prefix, time_field])
     sent_at = mapper.time(message.get("sentAt"), [*prefix, "sentAt"]) or batch_sent_at
-    event["timestamp"] = skewed(mapper, timestamp, sent_at, received_at, [*prefix, time_field])
+    event["timestamp"] = mapper.corrected_time(
+        timestamp, sent_at, received_at, [*prefix, time_field]
+    )
     origin["timestamp"] = [time_field]
 
     given = message.get("properties")
