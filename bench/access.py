@@ -6,15 +6,13 @@ alike), one uvicorn worker loaded by wrk (-t1 -c64); figures are ratios to the u
 Usage: python bench/access.py [--seconds 10] [--rounds 3]
 """
 
-import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import Variants, alternating, post, single_body
+from bench.ingest import Variants, alternating, alternating_args, post, single_body
 
 WRITE_KEY = "wk_bench_0123456789"
 PII_MESSAGE = "Call me on (415) 555-0132 or mail ana@example.com about the Pro plan, please."
@@ -55,12 +53,7 @@ VARIANTS: Variants = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is needed: apt-get install wrk")
+    args = alternating_args(__doc__)
     rates = alternating(VARIANTS, args.seconds, args.rounds)
     reference = rates["unguarded (reference)"]
     for label, mean in rates.items():

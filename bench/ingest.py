@@ -185,6 +185,18 @@ def measure(
 Variants = dict[str, tuple[str, dict[str, str], str, str]]
 
 
+def alternating_args(description: str | None) -> argparse.Namespace:
+    """The command line of a benchmark run by `alternating`: --seconds and --rounds; wrk must
+    be installed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    return args
+
+
 def alternating(variants: Variants, seconds: int, rounds: int) -> dict[str, float]:
     """Mean requests/s of each variant, each run on a fresh SQLite database, the variants in
     turn `rounds` times (so drifts of the machine hit all alike)."""

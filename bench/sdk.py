@@ -7,16 +7,14 @@ alike), one uvicorn worker loaded by wrk (-t1 -c64). No event carries an id, so 
 stores new events. Usage: python bench/sdk.py [--seconds 10] [--rounds 3]
 """
 
-import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import BATCH_SIZE, Variants, alternating, post
+from bench.ingest import BATCH_SIZE, Variants, alternating, alternating_args, post
 
 CONTEXT = {"library": {"name": "analytics-python", "version": "2.4.0"}}
 
@@ -75,12 +73,7 @@ BODIES = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is needed: apt-get install wrk")
+    args = alternating_args(__doc__)
     variants: Variants = {
         label: ("main:app", {}, path, post(json.dumps(body)))
         for label, (path, body) in BODIES.items()
