@@ -13,8 +13,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements-dev.txt pyproject.toml | $(BIN)/python
+# Tests also install the feedback module, packaged on its own under plugins/, as a user would.
+$(VENV)/.dev-installed: requirements-dev.txt pyproject.toml plugins/feedback/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e plugins/feedback
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -26,8 +28,8 @@ test: lint
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests bench migrations main.py
-	$(BIN)/ruff format --check src tests bench migrations main.py
+	$(BIN)/ruff check src tests bench migrations main.py plugins
+	$(BIN)/ruff format --check src tests bench migrations main.py plugins
 	$(BIN)/mypy
 
 bench: bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report

@@ -40,3 +40,13 @@ def event(**fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
+
+
+# What the feedback module the tests install (plugins/feedback) adds to the summary of a range
+# that holds no ratings.
+NO_RATINGS: dict[str, Any] = {
+    "plugins": {
+        "feedback": {"ratings": 0, "thumbs_up": 0, "thumbs_down": 0, "satisfaction_rate": None}
+    },
+    "plugin_errors": {},
+}

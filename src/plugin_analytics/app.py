@@ -12,6 +12,7 @@ from plugin_analytics import __version__
 from plugin_analytics.access.ratelimit import RateLimit
 from plugin_analytics.access.ring import KeyRing
 from plugin_analytics.access.router import router as access_router
+from plugin_analytics.ai.router import router as ai_router
 from plugin_analytics.analytics.retention import RetentionSchedule
 from plugin_analytics.analytics.router import router as analytics_router
 from plugin_analytics.config import Settings, get_settings
@@ -26,6 +27,8 @@ from plugin_analytics.ingest.router import docs as ingest_docs
 from plugin_analytics.ingest.router import routes as ingest_routes
 from plugin_analytics.ingest.segment import docs as segment_docs
 from plugin_analytics.ingest.writer import EventWriter
+from plugin_analytics.installed import mount
+from plugin_analytics.modules import load_modules
 from plugin_analytics.openapi import install_openapi
 from plugin_analytics.reports.router import router as reports_router
 from plugin_analytics.reports.schedule import ReportSchedule
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(ingest_routes(app.state.settings.cors_origins))
     routers = (
         analytics_router,
+        ai_router,
         exports_router,
         history_router,
         reports_router,
@@ -109,5 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    app.state.modules = load_modules()
+    mount(app, app.state.modules)
     install_openapi(app, [*ingest_docs.routes, *segment_docs.routes, *posthog_docs.routes])
     return app

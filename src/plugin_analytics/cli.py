@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from dotenv import dotenv_values, set_key
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
@@ -30,6 +31,7 @@ from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports import stream as exports
 from plugin_analytics.exports.formats import Format
+from plugin_analytics.modules import load_modules
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
 
@@ -372,3 +374,23 @@ def retention(
     with _database() as engine:
         deleted = apply_retention(engine, days)
     console.print(f"Deleted {deleted} events from before {retention_cut(days):%Y-%m-%d} (UTC).")
+
+
+@app.command()
+def plugins() -> None:
+    """The installed analytics modules (entry point group plugin_analytics.modules), what each
+    adds, and why any did not load. A module that fails to load does not stop the service."""
+    found = load_modules().found
+    if not found:
+        console.print("No analytics modules are installed (see docs/plugins.md).")
+        return
+    table = Table("name", "status", "version", "adds", "package")
+    for entry in found:
+        status = "[green]loaded[/green]" if entry.loaded else "[red]failed[/red]"
+        adds = ", ".join(entry.provides())
+        package = f"{entry.distribution or '?'} ({entry.entry_point})"
+        table.add_row(entry.name, status, entry.version or "", adds, package)
+    console.print(table)
+    for entry in found:
+        if entry.error:
+            console.print(f"[red]{entry.name}: {escape(entry.error)}[/red]", highlight=False)

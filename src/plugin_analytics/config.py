@@ -1,6 +1,7 @@
 """Settings from the environment and `.env`; nothing else reads configuration."""
 
 import re
+from decimal import Decimal
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import lru_cache
@@ -10,7 +11,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import SUPPORTED_REGIONS
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from plugin_analytics.reports.cron import cron_trigger
@@ -24,6 +32,15 @@ MIN_ADMIN_KEY_LENGTH = 16
 
 class SettingsError(RuntimeError):
     """Raised when a configuration value is invalid; the message names every bad variable."""
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, in US dollars per million tokens."""
+
+    model_config = {"extra": "forbid"}
+
+    input: Decimal = Field(ge=0, le=1_000_000)
+    output: Decimal = Field(ge=0, le=1_000_000)
 
 
 class Settings(BaseSettings):
@@ -47,9 +64,14 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1, le=36_500)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    ai_backend: Literal["auto", "openai", "none"] = "auto"
     openai_api_key: SecretStr | None = None
     ai_base_url: str | None = None
-    ai_model: str | None = None
+    ai_model: str | None = Field(default=None, max_length=256)
+    ai_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    ai_max_messages: int = Field(default=200, ge=1, le=10_000)
+    # Model name, or a prefix ending in * ("gpt-4o-*"), to its price; JSON in the environment.
+    ai_prices: dict[str, ModelPrice] = {}
 
     email_host: str | None = None
     email_port: int = Field(default=587, ge=1, le=65535)
@@ -134,6 +156,25 @@ class Settings(BaseSettings):
             raise ValueError("must look like 600/minute (per second, minute, hour or day)")
         return value.strip()
 
+    @field_validator("ai_base_url")
+    @classmethod
+    def http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^https?://[^/\s?#]+", value.strip()):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1")
+        return value.strip()
+
+    @field_validator("ai_prices")
+    @classmethod
+    def price_keys(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        for key in value:
+            if not key.strip() or "*" in key.removesuffix("*"):
+                raise ValueError(
+                    f"{key!r}: a key is a model name, or a prefix ending in one * (gpt-4o-*)"
+                )
+        return value
+
     @field_validator("admin_api_key")
     @classmethod
     def long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -145,7 +186,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "admin_api_key", "openai_api_key", "email_password", "retention_days", mode="before"
+        "admin_api_key",
+        "openai_api_key",
+        "email_password",
+        "retention_days",
+        "ai_model",
+        mode="before",
     )
     @classmethod
     def empty_is_unset(cls, value: Any) -> Any:
@@ -178,6 +224,25 @@ class Settings(BaseSettings):
         if value not in SUPPORTED_REGIONS:
             raise ValueError(f"{value!r} is not a region phone numbers are known for")
         return value
+
+    @model_validator(mode="after")
+    def usable_backend(self) -> "Settings":
+        if self.ai_backend == "openai" and not (self.openai_api_key or self.ai_base_url):
+            raise ValueError(
+                "AI_BACKEND=openai needs OPENAI_API_KEY (OpenAI) or AI_BASE_URL (a server "
+                "speaking OpenAI's API: llama.cpp, Ollama, vLLM)"
+            )
+        if self.ai_enabled and self.ai_base_url and not self.ai_model:
+            raise ValueError("AI_BASE_URL needs AI_MODEL: the name of the model that server runs")
+        return self
+
+    @property
+    def ai_enabled(self) -> bool:
+        """Whether insights are written by a model: AI_BACKEND=openai, or auto with an
+        OPENAI_API_KEY or an AI_BASE_URL."""
+        if self.ai_backend == "auto":
+            return self.openai_api_key is not None or self.ai_base_url is not None
+        return self.ai_backend == "openai"
 
     @property
     def email_configured(self) -> bool:

@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from plugin_analytics.config import Settings
 from tests.access.helpers import make_key
 from tests.conftest import ADMIN, ADMIN_KEY, client_for
-from tests.helpers import stored_events
+from tests.helpers import NO_RATINGS, stored_events
 from tests.ingest.sdk_helpers import ONE_CONVERTED_CHAT, stored_row
 
 pytestmark = pytest.mark.anyio
@@ -395,6 +395,7 @@ async def test_only_chat_events_count_in_the_summary(client: httpx.AsyncClient) 
         "end_date": today,
         "tz": "UTC",
         **ONE_CONVERTED_CHAT,
+        **NO_RATINGS,
     }
     assert len(await exported(client)) == 6
 

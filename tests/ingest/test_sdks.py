@@ -39,7 +39,7 @@ from segment.analytics.version import VERSION as SEGMENT_VERSION
 
 from tests.access.helpers import database_dump, make_key
 from tests.conftest import ADMIN, ADMIN_KEY, migrate
-from tests.helpers import stored_events
+from tests.helpers import NO_RATINGS, stored_events
 from tests.ingest.sdk_helpers import ONE_CONVERTED_CHAT, stored_row
 from tests.pg import PostgresServer
 from tests.servers import ServerProcess
@@ -378,6 +378,7 @@ def day_summary(server: ServerProcess, day: datetime) -> dict[str, Any]:
         iso_day,
         "UTC",
     )
+    assert {name: summary.pop(name) for name in NO_RATINGS} == NO_RATINGS
     return summary
 
 

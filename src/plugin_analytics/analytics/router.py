@@ -4,7 +4,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BeforeValidator
 
 from plugin_analytics.analytics.erasure import erase_user
@@ -63,15 +63,20 @@ RANGE_REFUSALS = refusals(
 )
 
 
-def _echo(span: DateRange) -> dict[str, object]:
+def range_echo(span: DateRange) -> dict[str, object]:
     return {"start_date": span.start_date, "end_date": span.end_date, "tz": span.tz.key}
 
 
 @router.get("/analytics/summary", response_model=Summary, responses=RANGE_REFUSALS)
-def summary(session: SessionDep, span: RangeDep) -> Summary:
-    """Chat activity and conversion over whole days in `tz` (definitions: docs/metrics.md)."""
-    activity = activity_in(snapshot(session), span.start_us, span.end_us)
-    return Summary(**_echo(span), **Metrics.of(activity))
+def summary(request: Request, session: SessionDep, span: RangeDep) -> Summary:
+    """Chat activity and conversion over whole days in `tz` (definitions: docs/metrics.md),
+    and the metrics installed analytics modules add (`plugins`)."""
+    connection = snapshot(session)
+    activity = activity_in(connection, span.start_us, span.end_us)
+    plugins, errors = request.app.state.modules.summaries(connection, span)
+    return Summary(
+        **range_echo(span), **Metrics.of(activity), plugins=plugins, plugin_errors=errors
+    )
 
 
 @router.get("/analytics/timeseries", response_model=Timeseries, responses=RANGE_REFUSALS)
@@ -80,7 +85,7 @@ def timeseries(session: SessionDep, span: RangeDep, interval: Interval = "day") 
     spans = buckets(span, interval)
     activities = activity_per_bucket(snapshot(session), spans)
     return Timeseries(
-        **_echo(span),
+        **range_echo(span),
         interval=interval,
         buckets=[
             TimeseriesBucket(start=bucket.start, end=bucket.end, **Metrics.of(activity))
@@ -108,7 +113,7 @@ def ctas(session: SessionDep, span: RangeDep) -> CtaReports:
         )
         for entry in stats
     ]
-    return CtaReports(**_echo(span), total_clicks=total, ctas=reports)
+    return CtaReports(**range_echo(span), total_clicks=total, ctas=reports)
 
 
 @router.delete("/users/{user_id:id}", response_model=Erasure, tags=["privacy"])

@@ -49,7 +49,14 @@ class RangeEcho(BaseModel):
 
 
 class Summary(Metrics, RangeEcho):
-    pass
+    plugins: dict[str, dict[str, int | float | None]] = Field(
+        default_factory=dict,
+        description="Metrics added by installed analytics modules, by module name.",
+    )
+    plugin_errors: dict[str, str] = Field(
+        default_factory=dict,
+        description="Modules whose metrics failed this time, with the error; the rest stand.",
+    )
 
 
 # isoformat keeps an offset's seconds (historical local mean time), which pydantic would drop.

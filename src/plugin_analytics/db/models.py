@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Double,
     Index,
     Integer,
     LargeBinary,
@@ -68,6 +69,11 @@ class Event(SQLModel, table=True):
     )
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # An assistant's reply may say which model wrote it and what that took (migration 0007).
+    model: str | None = Field(default=None, sa_column=Column(String(ID_LENGTH), nullable=True))
+    input_tokens: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    output_tokens: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    latency_ms: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
 
 
 class UserKey(SQLModel, table=True):

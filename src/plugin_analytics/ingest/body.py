@@ -55,22 +55,27 @@ def _check_declared_length(scope: Scope, limit: int) -> None:
                 raise PayloadTooLarge(f"body is {int(value)} bytes; the limit is {limit} bytes")
 
 
-def parse_json(adapter: TypeAdapter[ModelT], body: bytes) -> ModelT:
-    """Validate raw JSON bytes in one pass; 400 when it is not JSON, 422 naming each bad field."""
+def parse_json(
+    adapter: TypeAdapter[ModelT], body: bytes, context: dict[str, Any] | None = None
+) -> ModelT:
+    """Validate raw JSON bytes in one pass; 400 when it is not JSON, 422 naming each bad field.
+    `context` goes to the validators (the event types installed modules accept)."""
     if not body.strip():
         raise BadRequest("request body is empty; send a JSON object")
     try:
-        return adapter.validate_json(body)
+        return adapter.validate_json(body, context=context)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         if errors and errors[0]["type"] == "json_invalid":
-            errors = _field_errors(adapter, body) or errors
+            errors = _field_errors(adapter, body, context) or errors
             if errors[0]["type"] == "json_invalid":
                 raise BadRequest(f"request body is not valid JSON: {errors[0]['msg']}") from None
         raise InvalidBody([_public(error) for error in errors]) from None
 
 
-def _field_errors(adapter: TypeAdapter[Any], body: bytes) -> list[Any]:
+def _field_errors(
+    adapter: TypeAdapter[Any], body: bytes, context: dict[str, Any] | None
+) -> list[Any]:
     """The field errors of a body pydantic's parser refused as a whole but the standard library
     reads: a lone surrogate escape ("\\ud800") is JSON, but not Unicode. Naming the field beats
     naming a column. Only ever finds errors: a body that passes here is still refused."""
@@ -81,7 +86,7 @@ def _field_errors(adapter: TypeAdapter[Any], body: bytes) -> list[Any]:
     except (ValueError, RecursionError):
         return []
     try:
-        adapter.validate_python(document)
+        adapter.validate_python(document, context=context)
     except ValidationError as exc:
         return exc.errors(include_url=False, include_input=False, include_context=False)
     return []

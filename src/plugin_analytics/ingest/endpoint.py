@@ -55,6 +55,10 @@ class Dialect(Protocol[Body]):
         """Where the `index`th event's time was given, to name it in a refusal."""
         ...
 
+    def properties_loc(self, body: Body, index: int) -> Loc:
+        """Where the `index`th event's properties were given."""
+        ...
+
     async def answer(
         self, writer: EventWriter, events: list[EventCreate], received_at: datetime
     ) -> bytes:
@@ -104,6 +108,10 @@ class IngestEndpoint(Generic[Body]):
             keys.check_write(dialect.body_key(scope, body))
         received_at = datetime.now(UTC)
         events = dialect.events(body, received_at)
+        # Events of a type an analytics module added must have the properties it expects.
+        errors = state.modules.check_events(events, lambda n: dialect.properties_loc(body, n))
+        if errors:
+            raise InvalidBody(errors)
         if state.settings.retention_days:
             _refuse_expired(events, state.settings.retention_days, dialect, body)
         if state.settings.redact_pii:

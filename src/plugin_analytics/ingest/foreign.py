@@ -25,15 +25,19 @@ from plugin_analytics.errors import RETRY_AFTER, APIError, BadRequest
 from plugin_analytics.ingest.body import InvalidBody
 from plugin_analytics.ingest.schemas import (
     MAX_ID_CHARS,
+    USAGE_FIELDS,
     EventCreate,
     Identifier,
+    LatencyMs,
     Message,
+    Tokens,
     clean_text,
     encoded_json,
     iso_text,
     message_present,
     message_text,
     not_far_future,
+    usage_on_replies,
 )
 
 Loc = list[str | int]
@@ -82,10 +86,19 @@ class MappedEvent(TypedDict):
     cta_id: NotRequired[IdText | None]
     timestamp: Annotated[datetime, AfterValidator(not_far_future)]
     properties: Annotated[dict[str, Any] | None, AfterValidator(_json_clean)]
+    model: NotRequired[Identifier | None]
+    input_tokens: NotRequired[Tokens | None]
+    output_tokens: NotRequired[Tokens | None]
+    latency_ms: NotRequired[LatencyMs | None]
 
 
 MAPPED = TypeAdapter(
-    Annotated[MappedEvent, AfterValidator(message_present), AfterValidator(_session_present)]
+    Annotated[
+        MappedEvent,
+        AfterValidator(message_present),
+        AfterValidator(usage_on_replies),
+        AfterValidator(_session_present),
+    ]
 )
 TIME = TypeAdapter(Annotated[datetime, BeforeValidator(iso_text)])
 
@@ -209,8 +222,9 @@ def take_chat_fields(
     event: dict[str, Any], properties: dict[str, Any], origin: dict[str, Loc], where: Loc
 ) -> None:
     """A chat event's message, role and CTA id are read from (and taken out of) its
-    properties."""
-    for name in CHAT_FIELDS:
+    properties, and so is an assistant's reply's model usage."""
+    reply = event["event_type"] == "message" and properties.get("role") == "assistant"
+    for name in (CHAT_FIELDS + USAGE_FIELDS) if reply else CHAT_FIELDS:
         origin[name] = [*where, name]
         if name in properties:
             event[name] = properties.pop(name)

@@ -130,6 +130,9 @@ class PostHog:
         given = body.events[index]
         return [*body.loc(index), "offset" if given.get("offset") is not None else "timestamp"]
 
+    def properties_loc(self, body: PostHogBody, index: int) -> Loc:
+        return [*body.loc(index), "properties"]
+
     async def answer(
         self, writer: EventWriter, events: list[EventCreate], received_at: datetime
     ) -> bytes:

@@ -44,7 +44,7 @@ class Native(Generic[Body]):
         return settings.max_body_bytes
 
     async def read(self, scope: Scope, raw: bytes, limit: int) -> Body:
-        return parse_json(self._adapter, raw)
+        return parse_json(self._adapter, raw, scope["app"].state.modules.validation_context)
 
     def body_key(self, scope: Scope, body: Body) -> str | None:
         key = body.get("write_key")  # validated: a str when present
@@ -54,7 +54,13 @@ class Native(Generic[Body]):
         return body["events"] if self._batch else [body]  # type: ignore[typeddict-item,list-item]
 
     def timestamp_loc(self, body: Body, index: int) -> Loc:
-        return ["body", "events", index, "timestamp"] if self._batch else ["body", "timestamp"]
+        return [*self._event_loc(index), "timestamp"]
+
+    def properties_loc(self, body: Body, index: int) -> Loc:
+        return [*self._event_loc(index), "properties"]
+
+    def _event_loc(self, index: int) -> Loc:
+        return ["body", "events", index] if self._batch else ["body"]
 
     async def answer(
         self, writer: EventWriter, events: list[EventCreate], received_at: datetime

@@ -10,9 +10,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    Strict,
     StringConstraints,
     ValidationInfo,
 )
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 MAX_ID_CHARS = 256
@@ -20,6 +22,10 @@ MAX_MESSAGE_BYTES = 32 * 1024
 MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_BATCH_EVENTS = 1000
 MAX_FUTURE_SKEW = timedelta(hours=24)
+MAX_TOKENS = 1_000_000_000
+MAX_LATENCY_MS = 24 * 3600 * 1000
+# What an assistant's reply may say about the model that wrote it (GET /analytics/ai).
+USAGE_FIELDS = ("model", "input_tokens", "output_tokens", "latency_ms")
 # Pydantic also reads digit strings as Unix times, so "20260101" would become a 1970 date.
 WRITE_KEY_FIELD = (
     "The write key, for clients that cannot set headers (sendBeacon); X-Write-Key or HTTP "
@@ -112,6 +118,31 @@ Properties = Annotated[dict[str, Any] | None, AfterValidator(_properties_size)]
 Timestamp = Annotated[datetime, BeforeValidator(iso_text), AfterValidator(not_far_future)]
 
 
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would read true as 1
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+Tokens = Annotated[int, Strict(), Field(ge=0, le=MAX_TOKENS)]
+LatencyMs = Annotated[float, BeforeValidator(_number), Field(ge=0, le=MAX_LATENCY_MS)]
+
+
+CHAT_TYPES = ("message", "cta_click")
+
+
+def known_event_type(value: str, info: ValidationInfo) -> str:
+    """Ours, or one an installed analytics module accepts (the validation context's
+    `event_types`, see modules.py)."""
+    extra = info.context.get("event_types", ()) if info.context else ()
+    if value in CHAT_TYPES or value in extra:
+        return value
+    modules = f", or an installed module's: {', '.join(map(repr, sorted(extra)))}" if extra else ""
+    raise PydanticCustomError(
+        "literal_error", "Input should be 'message' or 'cta_click'{modules}", {"modules": modules}
+    )
+
+
 def message_text(value: str, info: ValidationInfo) -> str:
     if info.data.get("event_type") == "message" and not value.strip():
         raise ValueError("must not be empty for event_type 'message'")
@@ -125,6 +156,17 @@ def message_present(event: "EventCreate") -> "EventCreate":
     return event
 
 
+def usage_on_replies(event: "EventCreate") -> "EventCreate":
+    # Only the whole event knows its type and role.
+    given = [name for name in USAGE_FIELDS if event.get(name) is not None]
+    if given and (event["event_type"] != "message" or event.get("role") != "assistant"):
+        raise ValueError(
+            f"{', '.join(given)}: only an assistant's message (event_type 'message', role "
+            "'assistant') may say which model wrote it and what that cost"
+        )
+    return event
+
+
 # A TypedDict, not a BaseModel: pydantic validates it from JSON about three times faster, and
 # ingestion validates every event. Absent optional keys stay absent: readers apply the defaults
 # documented here (`role` user, `message` empty, the rest null).
@@ -134,8 +176,13 @@ class EventCreate(TypedDict):
     user_id: Annotated[Identifier, Field(description="The visitor; stable across sessions.")]
     session_id: Annotated[Identifier, Field(description="One conversation with the plugin.")]
     event_type: Annotated[
-        Literal["message", "cta_click"],
-        Field(description="`message` for a chat message, `cta_click` for a CTA click."),
+        str,
+        AfterValidator(known_event_type),
+        Field(
+            description="`message` for a chat message, `cta_click` for a CTA click, or an "
+            "event type an installed analytics module accepts (GET /plugins), e.g. `feedback`.",
+            examples=["message", "cta_click"],
+        ),
     ]
     message: NotRequired[
         Annotated[
@@ -169,10 +216,30 @@ class EventCreate(TypedDict):
     properties: NotRequired[
         Annotated[Properties, Field(description="Free-form JSON object, at most 16 KiB.")]
     ]
+    model: NotRequired[
+        Annotated[
+            Identifier | None,
+            Field(description="Assistant messages: the model that wrote the reply."),
+        ]
+    ]
+    input_tokens: NotRequired[
+        Annotated[Tokens | None, Field(description="Assistant messages: prompt tokens used.")]
+    ]
+    output_tokens: NotRequired[
+        Annotated[Tokens | None, Field(description="Assistant messages: tokens generated.")]
+    ]
+    latency_ms: NotRequired[
+        Annotated[
+            LatencyMs | None,
+            Field(description="Assistant messages: milliseconds the model took to answer."),
+        ]
+    ]
     write_key: NotRequired[Annotated[str, Field(description=WRITE_KEY_FIELD)]]
 
 
-ValidEvent = Annotated[EventCreate, AfterValidator(message_present)]
+ValidEvent = Annotated[
+    EventCreate, AfterValidator(message_present), AfterValidator(usage_on_replies)
+]
 
 
 class BatchCreate(TypedDict):

@@ -126,6 +126,9 @@ class Segment:
         field = "timestamp" if message.get("timestamp") is not None else "originalTimestamp"
         return ["batch", index, field] if body.batch else [field]
 
+    def properties_loc(self, body: SegmentBody, index: int) -> Loc:
+        return ["batch", index, "properties"] if body.batch else ["properties"]
+
     async def answer(
         self, writer: EventWriter, events: list[EventCreate], received_at: datetime
     ) -> bytes:

@@ -25,9 +25,10 @@ Params = tuple[Any, ...]  # one event in COLUMNS order; event_id first, times in
 COLUMNS = (
     "event_id", "user_id", "session_id", "event_type", "role", "message", "cta_id",
     "properties", "occurred_at", "received_at",
+    "model", "input_tokens", "output_tokens", "latency_ms",
 )  # fmt: skip
 SQLITE_LOOKUP_CHUNK = 500
-# Rows per multi-row INSERT: 10 parameters each, well under SQLite's limit of 32,766.
+# Rows per multi-row INSERT: 14 parameters each, well under SQLite's limit of 32,766.
 SQLITE_INSERT_CHUNK = 1000
 
 
@@ -62,6 +63,8 @@ def prepare(events: Sequence[EventCreate], received_at: datetime) -> list[Params
             None if properties is None else _json(properties),
             received if timestamp is None else to_epoch_us(timestamp),
             received,
+            event.get("model"), event.get("input_tokens"), event.get("output_tokens"),
+            event.get("latency_ms"),
         ))  # fmt: skip
     return rows
 
@@ -155,7 +158,8 @@ class PostgresEventStore:
         f"INSERT INTO event (id, {', '.join(COLUMNS)}) "
         "SELECT id, x->>0, x->>1, x->>2, x->>3, x->>4, x->>5, x->>6, (x->>7)::jsonb, "
         "'epoch'::timestamptz + (x->>8)::bigint * interval '1 microsecond', "
-        "'epoch'::timestamptz + (x->>9)::bigint * interval '1 microsecond' "
+        "'epoch'::timestamptz + (x->>9)::bigint * interval '1 microsecond', "
+        "x->>10, (x->>11)::bigint, (x->>12)::bigint, (x->>13)::double precision "
         "FROM (SELECT nextval('event_id_seq') AS id, x "
         "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS arrived (x, n) ORDER BY n) "
         "AS numbered ORDER BY x->>0 "

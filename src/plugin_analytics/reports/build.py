@@ -1,15 +1,14 @@
 """The weekly report's numbers: the last complete week (Monday to Sunday in REPORT_TIMEZONE)
 against the week before, read through the same queries as the analytics endpoints."""
 
-import re
-import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from plugin_analytics.ai.insights import Insight, InsightData, gather
 from plugin_analytics.analytics.queries import (
     CtaStats,
     activity_in,
@@ -19,10 +18,11 @@ from plugin_analytics.analytics.queries import (
 )
 from plugin_analytics.analytics.ranges import Bucket, DateRange, buckets
 from plugin_analytics.analytics.schemas import Metrics
+from plugin_analytics.analytics.text import most_frequent
+from plugin_analytics.modules import Modules, ReportSection, week_before
 
 TOP_CTAS = 5
 TOP_QUESTIONS = 5
-QUESTION_CHARS = 200
 METRICS = ("total_messages", "unique_users", "sessions", "cta_clicks", "conversion_rate")
 
 
@@ -30,12 +30,6 @@ def last_complete_week(now: datetime, tz: ZoneInfo) -> DateRange:
     """Monday to Sunday, the last week that has ended at `now` in `tz`."""
     monday = now.astimezone(tz).date() - timedelta(days=now.astimezone(tz).weekday())
     return DateRange(monday - timedelta(days=7), monday - timedelta(days=1), tz)
-
-
-def week_before(week: DateRange) -> DateRange:
-    return DateRange(
-        week.start_date - timedelta(days=7), week.end_date - timedelta(days=7), week.tz
-    )
 
 
 @dataclass(frozen=True)
@@ -71,14 +65,20 @@ class WeeklyReport:
     opening_questions: list[tuple[str, int]]
     busiest_day: Day | None
     busiest_hour: tuple[int, int] | None  # (local hour of day, messages in that hour all week)
+    insight_data: InsightData
+    sections: list[ReportSection]  # the installed analytics modules'
+    insight: Insight | None = None  # written once the snapshot is closed (service.build_week)
 
     @property
     def metrics(self) -> dict[str, int | float]:
         return {change.name: change.current for change in self.changes}
 
 
-def build_report(connection: Connection, week: DateRange, site_name: str) -> WeeklyReport:
-    """Everything the email shows for `week`, from one consistent view of the database."""
+def build_report(
+    connection: Connection, week: DateRange, site_name: str, modules: Modules | None = None
+) -> WeeklyReport:
+    """Everything the email shows for `week`, from one consistent view of the database, but
+    the AI insight, which is written from `insight_data` afterwards."""
     previous = week_before(week)
     current = Metrics.of(activity_in(connection, week.start_us, week.end_us))
     before = Metrics.of(activity_in(connection, previous.start_us, previous.end_us))
@@ -102,6 +102,8 @@ def build_report(connection: Connection, week: DateRange, site_name: str) -> Wee
         if current["total_messages"]
         else None,
         busiest_hour=_busiest_hour(connection, week),
+        insight_data=gather(connection, week),
+        sections=modules.report_sections(connection, week) if modules else [],
     )
 
 
@@ -115,29 +117,5 @@ def _busiest_hour(connection: Connection, week: DateRange) -> tuple[int, int] | 
 
 
 def top_questions(messages: list[str]) -> list[tuple[str, int]]:
-    """The most frequent opening questions: messages that differ only in case, spacing or
-    closing punctuation count as one, shown as their most frequent spelling."""
-    counts: Counter[str] = Counter()
-    spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for message in messages:
-        key = _question_key(message)
-        if key:
-            counts[key] += 1
-            spellings[key][" ".join(message.split())] += 1
-    return [
-        (_shorten(spellings[key].most_common(1)[0][0]), count)
-        for key, count in counts.most_common(TOP_QUESTIONS)
-    ]
-
-
-# After NFKC, which has made full-width ? and ! and the ellipsis plain.
-TRAILING_PUNCTUATION = re.compile(r"[\s?!.。]+$")
-
-
-def _question_key(message: str) -> str:
-    text = unicodedata.normalize("NFKC", message).casefold()
-    return TRAILING_PUNCTUATION.sub("", " ".join(text.split()))
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= QUESTION_CHARS else text[: QUESTION_CHARS - 1] + "…"
+    """The most frequent opening questions (see most_frequent)."""
+    return most_frequent(messages, TOP_QUESTIONS)

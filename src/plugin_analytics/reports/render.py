@@ -119,7 +119,22 @@ def _view(report: WeeklyReport) -> dict[str, Any]:
             for entry in report.top_ctas
         ],
         "questions": report.opening_questions,
+        "insight": _insight_view(report),
+        "sections": report.sections,
     }
+
+
+def _insight_view(report: WeeklyReport) -> dict[str, str] | None:
+    insight = report.insight
+    if insight is None:
+        return None
+    if insight.source == "ai":
+        note = f"Written by {insight.model} from this week's messages."
+    elif insight.fallback_reason:
+        note = f"Built-in summary, because {insight.fallback_reason}."
+    else:
+        note = "Built-in summary of the most frequent topics and phrases."
+    return {"paragraph": insight.paragraph, "note": note}
 
 
 def _change_row(change: Change) -> dict[str, str]:

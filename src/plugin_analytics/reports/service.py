@@ -3,18 +3,21 @@ outcome. Used by POST /reports/weekly, the schedule and `plugin-analytics report
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from plugin_analytics.ai.backend import backend_of, longest_wait_s
+from plugin_analytics.ai.insights import write as write_insight
 from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.config import Settings, mailbox
 from plugin_analytics.db.session import snapshot_options
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports.summary import buckets_csv
+from plugin_analytics.modules import load_modules
 from plugin_analytics.reports.build import WeeklyReport, build_report, last_complete_week
 from plugin_analytics.reports.claims import (
     LEASE,
@@ -58,10 +61,12 @@ class Outcome:
 
 
 def lease_for(settings: Settings) -> timedelta:
-    """Long enough for the slowest send the settings allow: every SMTP step (connect, EHLO, TLS,
-    login, MAIL, each RCPT, DATA, QUIT) may take the whole timeout; at least LEASE."""
+    """Long enough for the slowest send the settings allow: the AI backend may take its whole
+    time, and every SMTP step (connect, EHLO, TLS, login, MAIL, each RCPT, DATA, QUIT) the
+    whole timeout; at least LEASE."""
     steps = 8 + len(settings.report_recipients)
-    return max(LEASE, BUILD_ALLOWANCE + steps * timedelta(seconds=settings.email_timeout_seconds))
+    smtp = steps * timedelta(seconds=settings.email_timeout_seconds)
+    return max(LEASE, BUILD_ALLOWANCE + timedelta(seconds=longest_wait_s(settings)) + smtp)
 
 
 def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
@@ -69,10 +74,13 @@ def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
 
 
 def build_week(engine: Engine, settings: Settings, week: DateRange) -> WeeklyReport:
-    """The report's data, from one consistent view (PostgreSQL: repeatable read)."""
+    """The report's data, from one consistent view (PostgreSQL: repeatable read), and then,
+    with the connection back in the pool, the insight paragraph (the AI backend may be slow)."""
     options = snapshot_options(engine.dialect.name)
     with engine.connect().execution_options(**options) as connection, connection.begin():
-        return build_report(connection, week, settings.site_name)
+        report = build_report(connection, week, settings.site_name, load_modules())
+    insight = write_insight(report.insight_data, backend_of(settings), settings, "this week")
+    return replace(report, insight=insight)
 
 
 def daily_csv(report: WeeklyReport) -> str:

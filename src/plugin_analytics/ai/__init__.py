@@ -1,0 +1,1 @@
+"""AI: model usage analytics, text-generation backends and the insights they write."""

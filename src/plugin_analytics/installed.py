@@ -1,0 +1,70 @@
+"""GET /plugins: the installed analytics modules, loaded or not (and why not)."""
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, Field
+
+from plugin_analytics.modules import LoadedModule, Modules
+from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
+
+router = APIRouter(tags=["plugins"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+
+
+class Plugin(BaseModel):
+    name: str = Field(description="The entry point's name: the module's key.")
+    status: str = Field(description="`loaded`, or `failed` (see error).")
+    error: str | None = Field(description="Why the module was not loaded.")
+    description: str
+    distribution: str | None = Field(description="The package that installed it.")
+    version: str | None
+    entry_point: str = Field(description="module:attribute, as registered.")
+    provides: list[str] = Field(
+        description="What it adds: routes, summary, report_section, event_types."
+    )
+    routes: list[str] = Field(description="Its API paths (under /plugins/<name>/).")
+    event_types: list[str] = Field(description="Event types it adds to ingestion.")
+
+    @classmethod
+    def of(cls, entry: LoadedModule) -> "Plugin":
+        routes = entry.router.routes if entry.router else []
+        return cls(
+            name=entry.name,
+            status="loaded" if entry.loaded else "failed",
+            error=entry.error,
+            description=entry.module.description if entry.module else "",
+            distribution=entry.distribution,
+            version=entry.version,
+            entry_point=entry.entry_point,
+            provides=entry.provides(),
+            routes=sorted(
+                f"/plugins/{entry.name}{path}"
+                for route in routes
+                if isinstance(path := getattr(route, "path", None), str)
+            ),
+            event_types=sorted(entry.properties) if entry.loaded else [],
+        )
+
+
+class Plugins(BaseModel):
+    plugins: list[Plugin]
+
+
+@router.get("/plugins", response_model=Plugins)
+def plugins(request: Request) -> Plugins:
+    """Every installed analytics module (entry point group `plugin_analytics.modules`), with
+    what it adds; a module that failed to load is listed with its error."""
+    modules: Modules = request.app.state.modules
+    return Plugins(plugins=[Plugin.of(entry) for entry in modules.found])
+
+
+def mount(app: FastAPI, modules: Modules) -> None:
+    """Serve each loaded module's routes under /plugins/<name>, behind the admin key."""
+    for entry in modules.loaded:
+        if entry.router is not None:
+            app.include_router(
+                entry.router,
+                prefix=f"/plugins/{entry.name}",
+                tags=[f"plugin: {entry.name}"],
+                dependencies=[AdminDep],
+                responses=ADMIN_REFUSALS,
+            )
+    app.include_router(router)
