@@ -11,6 +11,7 @@ This file is the interface modules are written against: names imported from here
 """
 
 import logging
+import math
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -183,7 +184,7 @@ class Modules:
             if "summary" not in entry.provides():
                 continue
             with _isolated(connection, entry, errors):
-                metrics[entry.name] = dict(entry.module.summary(connection, span))
+                metrics[entry.name] = _numbers(entry.module.summary(connection, span))
         return metrics, errors
 
     def report_sections(self, connection: Connection, week: DateRange) -> list[ReportSection]:
@@ -204,6 +205,17 @@ class Modules:
                     )
                 )
         return sections
+
+
+def _numbers(metrics: Mapping[str, Metric]) -> dict[str, Metric]:
+    """The metrics, if they are what the summary can show: names to numbers or None."""
+    for name, value in metrics.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not isinstance(name, str) or not (number or value is None):
+            raise TypeError(f"metric {name!r} is {value!r}: metrics are numbers or None")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"metric {name!r} is {value!r}: JSON has no such number")
+    return dict(metrics)
 
 
 @contextmanager
@@ -233,14 +245,17 @@ def load_modules() -> Modules:
 def _load(_path: tuple[str, ...]) -> Modules:
     found: list[LoadedModule] = []
     for point in sorted(entry_points(group=GROUP), key=lambda p: (p.name, p.value)):
-        entry = _load_one(point, {e.name for e in found if e.loaded})
+        loaded = [e for e in found if e.loaded]
+        entry = _load_one(
+            point, {e.name for e in loaded}, {t for e in loaded for t in e.properties}
+        )
         if entry.error:
             logger.warning("analytics module %r not loaded: %s", entry.name, entry.error)
         found.append(entry)
     return Modules(found)
 
 
-def _load_one(point: EntryPoint, taken: set[str]) -> LoadedModule:
+def _load_one(point: EntryPoint, taken: set[str], taken_types: set[str]) -> LoadedModule:
     dist = point.dist
     entry = LoadedModule(
         name=point.name,
@@ -261,7 +276,14 @@ def _load_one(point: EntryPoint, taken: set[str]) -> LoadedModule:
         if clash:
             entry.error = f"event types {clash} are ours or not lowercase names"
             return entry
-        entry.router = module.router()
+        shared = sorted(taken_types.intersection(entry.properties))
+        if shared:
+            entry.error = f"event types {shared} belong to a module loaded before it"
+            return entry
+        router = module.router()
+        if router is not None and not isinstance(router, APIRouter):
+            raise TypeError(f"router() returned {type(router).__name__}, not an APIRouter")
+        entry.router = router
     except Exception as exc:  # whatever a module's import or set-up raises, it is reported
         entry.error = f"{type(exc).__name__}: {exc}"[:500]
         return entry

@@ -121,10 +121,11 @@ def rated_answers(connection: Connection, ratings: list[Rating]) -> list[RatedAn
     """Ratings grouped by the answer they rate, worst first: most thumbs down, then the
     lowest satisfaction, then the text."""
     texts = answers(connection, (rating.message_id for rating in ratings))
-    grouped: dict[str, RatedAnswer] = {}
+    grouped: dict[tuple[str, str], RatedAnswer] = {}
     for rating in ratings:
         answer = texts.get(rating.message_id)
-        key = question_key(answer.text) if answer else ""
+        # Spellings of one answer fold together; an answer of punctuation alone keeps its own.
+        key = ("answer", question_key(answer.text) or answer.text) if answer else ("unknown", "")
         entry = grouped.setdefault(key, RatedAnswer(answer.text if answer else None))
         if answer and answer.model:
             entry.models.add(answer.model)
