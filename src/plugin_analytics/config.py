@@ -1,5 +1,6 @@
 """Settings from the environment and `.env`; nothing else reads configuration."""
 
+import json
 import re
 from decimal import Decimal
 from email.headerregistry import Address
@@ -71,7 +72,7 @@ class Settings(BaseSettings):
     ai_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     ai_max_messages: int = Field(default=200, ge=1, le=10_000)
     # Model name, or a prefix ending in * ("gpt-4o-*"), to its price; JSON in the environment.
-    ai_prices: dict[str, ModelPrice] = {}
+    ai_prices: Annotated[dict[str, ModelPrice], NoDecode] = {}
 
     email_host: str | None = None
     email_port: int = Field(default=587, ge=1, le=65535)
@@ -164,6 +165,20 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s?#]+", value.strip()):
             raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1")
         return value.strip()
+
+    @field_validator("ai_prices", mode="before")
+    @classmethod
+    def json_prices(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return {}
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(
+                f'must be JSON, like {{"gpt-4o-mini": {{"input": 0.15, "output": 0.6}}}} ({exc})'
+            ) from None
 
     @field_validator("ai_prices")
     @classmethod

@@ -30,12 +30,14 @@ CSV_HEADER = ["event_id", "user_id", "session_id", "event_type", "timestamp", "m
 NDJSON_FIELDS = [
     "event_id", "user_id", "session_id", "event_type", "role", "message", "cta_id",
     "properties", "timestamp", "received_at",
+    "model", "input_tokens", "output_tokens", "latency_ms",
 ]  # fmt: skip
 METRICS = [
     "total_messages", "unique_users", "cta_clicks", "sessions", "user_messages",
     "assistant_messages", "converted_sessions", "conversion_rate", "messages_per_session",
 ]  # fmt: skip
 SUMMARY_HEADER = ["start", "end", *METRICS]
+NO_USAGE = {"model": None, "input_tokens": None, "output_tokens": None, "latency_ms": None}
 # OWASP CSV injection: a cell starting with one of these is shown as text, not run.
 TRIGGERS = ["=", "+", "-", "@", "\t", "\r", "'"]
 
@@ -485,6 +487,10 @@ async def test_ndjson_has_every_field(client: httpx.AsyncClient) -> None:
             message="We do ship to Norway.",
             properties={},
             timestamp="2026-03-01T10:00:00.250000Z",
+            model="gpt-4o-mini",
+            input_tokens=812,
+            output_tokens=41,
+            latency_ms=930.5,
         ),
         click(
             event_id="click",
@@ -520,6 +526,7 @@ async def test_ndjson_has_every_field(client: httpx.AsyncClient) -> None:
             "cta_id": None,
             "properties": PROPERTIES,
             "timestamp": "2026-03-01T10:00:00Z",
+            **NO_USAGE,
         },
         {
             "event_id": "r",
@@ -531,6 +538,10 @@ async def test_ndjson_has_every_field(client: httpx.AsyncClient) -> None:
             "cta_id": None,
             "properties": {},
             "timestamp": "2026-03-01T10:00:00.250000Z",
+            "model": "gpt-4o-mini",
+            "input_tokens": 812,
+            "output_tokens": 41,
+            "latency_ms": 930.5,
         },
         {
             "event_id": "click",
@@ -542,6 +553,7 @@ async def test_ndjson_has_every_field(client: httpx.AsyncClient) -> None:
             "cta_id": "book-demo",
             "properties": None,
             "timestamp": "2026-03-01T10:00:01Z",
+            **NO_USAGE,
         },
     ]
 

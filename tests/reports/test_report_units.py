@@ -135,8 +135,8 @@ def test_questions_differing_in_case_spacing_or_closing_punctuation_are_one() ->
 
 def test_punctuation_inside_a_question_is_kept() -> None:
     assert top_questions(["Do you ship? To Norway?", "Do you ship to Norway?"]) == [
+        ("Do you ship to Norway?", 1),  # ties go by the text: " " sorts before "?"
         ("Do you ship? To Norway?", 1),
-        ("Do you ship to Norway?", 1),
     ]
 
 
@@ -157,7 +157,7 @@ def test_full_width_forms_merge_through_nfkc() -> None:
     ]
     assert top_questions(messages) == [
         (question + "\uff1f", 4),
-        (full_width("do you ship?"), 2),
+        ("do you ship", 2),  # two spellings once each: the first by the text is shown
     ]
 
 

@@ -13,7 +13,8 @@ OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 MAX_ANSWER_TOKENS = 400
 RETRIES = 1  # one more try after a timeout, a dropped connection, 429 or 5xx
-RETRY_ALLOWANCE_S = 10.0  # the SDK's backoff between tries is well under this
+RETRY_ALLOWANCE_S = 10.0
+MIN_SECRET_CHARS = 8  # the SDK's backoff between tries is well under this
 
 
 class BackendFailed(Exception):
@@ -60,7 +61,10 @@ class OpenAIBackend:
         except openai.APIConnectionError:
             raise BackendFailed(f"could not connect to {self.base_url}") from None
         except openai.APIStatusError as exc:
-            raise BackendFailed(f"it answered HTTP {exc.status_code}: {_said(exc)}") from None
+            said = _said(exc)
+            if len(self.api_key) >= MIN_SECRET_CHARS:  # a server may echo the key it refused
+                said = said.replace(self.api_key, "***")
+            raise BackendFailed(f"it answered HTTP {exc.status_code}: {said}") from None
         except (openai.OpenAIError, ValueError) as exc:  # not JSON, or not a completion
             raise BackendFailed(f"its answer was malformed ({type(exc).__name__})") from None
         return _text_of(completion)

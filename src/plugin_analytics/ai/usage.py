@@ -4,7 +4,6 @@ assistant messages carry (`model`, `input_tokens`, `output_tokens`, `latency_ms`
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 
 from sqlalchemy import ColumnElement, Connection, func, literal_column, select
 
@@ -79,10 +78,17 @@ def _percentiles(
         .subquery()
     )
     last = ranked.c.n - 1
+    # The floor and ceiling of (n - 1) * p, and one beyond each: PostgreSQL computes the rank in
+    # floating point, which can land just below or above the exact one.
     needed = [
         rank
         for p in PERCENTILES
-        for rank in (last * p // 100, (last * p + 99) // 100)  # floor and ceiling
+        for rank in (
+            last * p // 100 - 1,
+            last * p // 100,
+            (last * p + 99) // 100,
+            (last * p + 99) // 100 + 1,
+        )
     ]
     rows = connection.execute(
         select(ranked.c.model, ranked.c.rank, ranked.c.n, ranked.c.latency_ms).where(
@@ -101,9 +107,14 @@ def _percentiles(
 
 
 def _interpolate(by_rank: dict[int, float], n: int, percent: int) -> float:
-    position = Fraction((n - 1) * percent, 100)
-    low, high = by_rank[math.floor(position)], by_rank[math.ceil(position)]
-    return low + (high - low) * float(position - math.floor(position))
+    """percentile_cont's arithmetic, step by step in float8, so the result is PostgreSQL's to
+    the last bit."""
+    position = percent / 100 * (n - 1)
+    first, second = math.floor(position), math.ceil(position)
+    if first == second:
+        return by_rank[first]
+    low, high = by_rank[first], by_rank[second]
+    return low + (high - low) * (position - first)
 
 
 def price_of(model: str | None, prices: dict[str, ModelPrice]) -> ModelPrice | None:

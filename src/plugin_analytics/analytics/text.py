@@ -32,7 +32,8 @@ def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
 
 def most_frequent(messages: Iterable[str], limit: int) -> list[tuple[str, int]]:
     """The `limit` most frequent messages: messages that differ only in case, spacing or
-    closing punctuation count as one, shown (shortened) as their most frequent spelling."""
+    closing punctuation count as one, shown (shortened) as their most frequent spelling. Ties
+    go by the text, so the order messages came in changes nothing."""
     counts: Counter[str] = Counter()
     spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for message in messages:
@@ -41,8 +42,8 @@ def most_frequent(messages: Iterable[str], limit: int) -> list[tuple[str, int]]:
             counts[key] += 1
             spellings[key][" ".join(message.split())] += 1
     return [
-        (shorten(spellings[key].most_common(1)[0][0]), count)
-        for key, count in counts.most_common(limit)
+        (shorten(min(spellings[key].items(), key=_rank)[0]), count)
+        for key, count in _top(counts, limit, least=1)
     ]
 
 

@@ -22,6 +22,7 @@ CSV_COLUMNS = ("event_id", "user_id", "session_id", "event_type", "timestamp", "
 ALL_FIELDS = (
     "event_id", "user_id", "session_id", "event_type", "role", "message", "cta_id",
     "properties", "timestamp", "received_at",
+    "model", "input_tokens", "output_tokens", "latency_ms",
 )  # fmt: skip
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 NEEDS_APOSTROPHE = frozenset((*FORMULA_TRIGGERS, "'"))

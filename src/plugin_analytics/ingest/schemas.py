@@ -118,14 +118,9 @@ Properties = Annotated[dict[str, Any] | None, AfterValidator(_properties_size)]
 Timestamp = Annotated[datetime, BeforeValidator(iso_text), AfterValidator(not_far_future)]
 
 
-def _number(value: Any) -> Any:
-    if isinstance(value, bool):  # pydantic would read true as 1
-        raise ValueError("must be a number, not true or false")
-    return value
-
-
+# Strict: a JSON number only, not "12" or true.
 Tokens = Annotated[int, Strict(), Field(ge=0, le=MAX_TOKENS)]
-LatencyMs = Annotated[float, BeforeValidator(_number), Field(ge=0, le=MAX_LATENCY_MS)]
+LatencyMs = Annotated[float, Strict(), Field(ge=0, le=MAX_LATENCY_MS)]
 
 
 CHAT_TYPES = ("message", "cta_click")

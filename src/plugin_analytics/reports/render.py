@@ -131,7 +131,7 @@ def _insight_view(report: WeeklyReport) -> dict[str, str] | None:
     if insight.source == "ai":
         note = f"Written by {insight.model} from this week's messages."
     elif insight.fallback_reason:
-        note = f"Built-in summary, because {insight.fallback_reason}."
+        note = f"Built-in summary, because {insight.fallback_reason.rstrip('.')}."
     else:
         note = "Built-in summary of the most frequent topics and phrases."
     return {"paragraph": insight.paragraph, "note": note}
