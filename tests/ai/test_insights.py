@@ -72,8 +72,8 @@ SHOP_BUILT_IN = (
     "Users sent 7 messages in this period. Most frequent topics: cancel (3), norway (3), "
     "subscription (3), ship (2), online (1), shipping (1). Frequent phrases: \u201ccancel my "
     "subscription\u201d (3), \u201cship to norway\u201d (2). 4 messages got no reply from the "
-    "assistant, most often \u201cCan I cancel my subscription?\u201d (2\u00d7), \u201cHello?\u201d, "
-    "\u201cHow do I cancel my subscription online?\u201d."
+    "assistant, most often \u201cCan I cancel my subscription?\u201d (2\u00d7), "
+    "\u201cHello?\u201d, \u201cHow do I cancel my subscription online?\u201d."
 )
 
 
