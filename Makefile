@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report lock clean
+.PHONY: run test lint bench bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report bench-ai lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench migrations main.py plugins
 	$(BIN)/mypy
 
-bench: bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report
+bench: bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report bench-ai
 
 bench-ingest: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -59,6 +59,10 @@ bench-export: $(VENV)/.dev-installed
 
 bench-report: $(VENV)/.dev-installed
 	$(BIN)/python bench/report.py
+
+# /analytics/ai and /analytics/insights against a plain scan, on 1M demo events with model usage.
+bench-ai: $(VENV)/.dev-installed
+	$(BIN)/python bench/ai.py
 
 # Regenerate the pinned requirements from pyproject.toml.
 lock: $(VENV)/.dev-installed

@@ -50,3 +50,11 @@ NO_RATINGS: dict[str, Any] = {
     },
     "plugin_errors": {},
 }
+
+# The model usage of an event that is not an assistant's reply with usage, as exported.
+NO_USAGE: dict[str, Any] = {
+    "model": None,
+    "input_tokens": None,
+    "output_tokens": None,
+    "latency_ms": None,
+}

@@ -301,7 +301,24 @@ def _event(row: Row, random_bits: int) -> EventCreate:
     }
     if cta_id is not None:
         event["cta_id"] = cta_id
+    if role == "assistant" and event_type == "message":
+        _add_usage(event, message, random_bits)
     return event
+
+
+# Models a site might run, and about how many milliseconds each takes a generated token.
+DEMO_MODELS = (("gpt-4o-mini", 12), ("gpt-4o", 25), ("llama3.1:8b", 18))
+
+
+def _add_usage(event: EventCreate, message: str, random_bits: int) -> None:
+    """What the model that wrote this answer used, from the event's own random bits (so the
+    texts and times stay what they were without it)."""
+    model, ms_per_token = DEMO_MODELS[random_bits % len(DEMO_MODELS)]
+    output = max(1, len(message) // 4)  # about four characters a token
+    event["model"] = model
+    event["input_tokens"] = 400 + (random_bits >> 4) % 1200  # the prompt and the chat so far
+    event["output_tokens"] = output
+    event["latency_ms"] = float(300 + output * ms_per_token + (random_bits >> 20) % 700)
 
 
 def _uuid7(millis: int, random_bits: int) -> str:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from plugin_analytics.exports import formats
 from tests.conftest import ADMIN
-from tests.helpers import event
+from tests.helpers import NO_USAGE, event
 
 pytestmark = pytest.mark.anyio
 
@@ -37,7 +37,6 @@ METRICS = [
     "assistant_messages", "converted_sessions", "conversion_rate", "messages_per_session",
 ]  # fmt: skip
 SUMMARY_HEADER = ["start", "end", *METRICS]
-NO_USAGE = {"model": None, "input_tokens": None, "output_tokens": None, "latency_ms": None}
 # OWASP CSV injection: a cell starting with one of these is shown as text, not run.
 TRIGGERS = ["=", "+", "-", "@", "\t", "\r", "'"]
 

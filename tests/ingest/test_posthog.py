@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from plugin_analytics.config import Settings
 from tests.access.helpers import make_key
 from tests.conftest import ADMIN, ADMIN_KEY, client_for
-from tests.helpers import NO_RATINGS, stored_events
+from tests.helpers import NO_RATINGS, NO_USAGE, stored_events
 from tests.ingest.sdk_helpers import ONE_CONVERTED_CHAT, stored_row
 
 pytestmark = pytest.mark.anyio
@@ -183,6 +183,7 @@ async def test_every_path_with_and_without_a_slash_stores_the_event(
         **row("at/batch"),
         "timestamp": exports[0]["received_at"],
         "received_at": exports[0]["received_at"],
+        **NO_USAGE,
     }
 
 

@@ -22,7 +22,7 @@ import pytest
 from plugin_analytics.config import Settings, load_settings
 from tests.access.helpers import make_key, revoke
 from tests.conftest import ADMIN, ADMIN_KEY, client_for
-from tests.helpers import stored_events
+from tests.helpers import NO_USAGE, stored_events
 from tests.ingest.sdk_helpers import stored_row
 
 pytestmark = pytest.mark.anyio
@@ -131,8 +131,12 @@ def without_received(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def stored(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-    """The exported events without received_at (when the server got them)."""
-    return without_received(await export_rows(client))
+    """The exported events without received_at (when the server got them) and without model
+    usage, which none of them has (tests/ai/test_usage.py sends it)."""
+    rows = without_received(await export_rows(client))
+    for row in rows:
+        assert {name: row.pop(name) for name in NO_USAGE} == NO_USAGE
+    return rows
 
 
 async def event_ids(client: httpx.AsyncClient) -> list[str]:
