@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,6 +28,7 @@ from bench.analytics import (
 )
 from bench.ingest import Server
 from plugin_analytics.db.engine import build_engine
+from plugin_analytics.db.types import UTCDateTime
 
 SEED = 8  # not the analytics benchmark's 0: these databases carry model usage
 # The baseline: every assistant message of the range read once, grouped by model.
@@ -35,7 +36,7 @@ PLAIN_SCAN = text(
     "SELECT model, COUNT(*), SUM(input_tokens), SUM(output_tokens) FROM event "
     "WHERE occurred_at >= :start AND occurred_at < :end "
     "AND event_type = 'message' AND role = 'assistant' GROUP BY model"
-)
+).bindparams(bindparam("start", type_=UTCDateTime), bindparam("end", type_=UTCDateTime))
 RANGES = {"7 days": 7, "90 days": 90}
 ENDPOINTS = {"/analytics/ai": "/analytics/ai", "/analytics/insights": "/analytics/insights"}
 
