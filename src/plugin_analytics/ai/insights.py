@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Literal
 
 from sqlalchemy import Connection, and_, case, func, literal_column, select
@@ -47,15 +48,15 @@ class InsightData:
     questions: list[str]  # every user message of the range, in time order
     unanswered: list[str]  # the user messages no assistant message followed in their session
 
-    @property
+    @cached_property  # each reads every message: once per request, not per use
     def topics(self) -> list[tuple[str, int]]:
         return topics(self.questions, TOP_TOPICS)
 
-    @property
+    @cached_property
     def phrases(self) -> list[tuple[str, int]]:
         return phrases(self.questions, TOP_PHRASES)
 
-    @property
+    @cached_property
     def top_unanswered(self) -> list[tuple[str, int]]:
         return most_frequent(self.unanswered, TOP_UNANSWERED)
 
