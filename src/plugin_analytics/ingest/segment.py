@@ -124,10 +124,14 @@ class Segment:
     def timestamp_loc(self, body: SegmentBody, index: int) -> Loc:
         message = body.messages[index]
         field = "timestamp" if message.get("timestamp") is not None else "originalTimestamp"
-        return ["batch", index, field] if body.batch else [field]
+        return [*self._message_loc(body, index), field]
 
     def properties_loc(self, body: SegmentBody, index: int) -> Loc:
-        return ["batch", index, "properties"] if body.batch else ["properties"]
+        return [*self._message_loc(body, index), "properties"]
+
+    @staticmethod
+    def _message_loc(body: SegmentBody, index: int) -> Loc:
+        return ["batch", index] if body.batch else []
 
     async def answer(
         self, writer: EventWriter, events: list[EventCreate], received_at: datetime
