@@ -14,9 +14,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 	touch $@
 
 # Tests also install the feedback module, packaged on its own under plugins/, as a user would.
-$(VENV)/.dev-installed: requirements-dev.txt pyproject.toml plugins/feedback/pyproject.toml | $(BIN)/python
+$(VENV)/.dev-installed: requirements-dev.txt pyproject.toml modules/feedback/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e plugins/feedback
+	$(BIN)/pip install --quiet --no-deps -e modules/feedback
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed

@@ -42,7 +42,7 @@ def event(**fields: Any) -> dict[str, Any]:
     return body
 
 
-# What the feedback module the tests install (plugins/feedback) adds to the summary of a range
+# What the feedback module the tests install (modules/feedback) adds to the summary of a range
 # that holds no ratings.
 NO_RATINGS: dict[str, Any] = {
     "plugins": {

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from plugin_analytics.analytics.rollups import compact_all
+from plugin_analytics.derived.rollups import compact_all
 
 revision: str = "0003"
 down_revision: str | None = "0002"

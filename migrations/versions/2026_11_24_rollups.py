@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from plugin_analytics.analytics.rollups import backfill
+from plugin_analytics.derived.rollups import backfill
 
 revision: str = "0002"
 down_revision: str | None = "0001"

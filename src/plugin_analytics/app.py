@@ -11,9 +11,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from plugin_analytics import __version__
 from plugin_analytics.access.ratelimit import RateLimit
 from plugin_analytics.access.ring import KeyRing
-from plugin_analytics.access.router import router as access_router
 from plugin_analytics.ai.router import router as ai_router
-from plugin_analytics.analytics.retention import RetentionSchedule
 from plugin_analytics.analytics.router import router as analytics_router
 from plugin_analytics.config import Settings, get_settings
 from plugin_analytics.db.engine import build_engine
@@ -27,9 +25,11 @@ from plugin_analytics.ingest.router import docs as ingest_docs
 from plugin_analytics.ingest.router import routes as ingest_routes
 from plugin_analytics.ingest.segment import docs as segment_docs
 from plugin_analytics.ingest.writer import EventWriter
-from plugin_analytics.installed import mount
-from plugin_analytics.modules import load_modules
+from plugin_analytics.modules.registry import load_modules
+from plugin_analytics.modules.router import mount
 from plugin_analytics.openapi import install_openapi
+from plugin_analytics.privacy.retention import RetentionSchedule
+from plugin_analytics.privacy.router import router as privacy_router
 from plugin_analytics.reports.router import router as reports_router
 from plugin_analytics.reports.schedule import ReportSchedule
 from plugin_analytics.reports.service import sender_of
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exports_router,
         history_router,
         reports_router,
-        access_router,
+        privacy_router,
         health_router,
     )
     for router in routers:

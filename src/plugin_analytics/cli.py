@@ -25,13 +25,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from plugin_analytics import demo as demo_data
 from plugin_analytics.access.keys import create_key, list_keys, revoke_key
-from plugin_analytics.analytics.retention import apply_retention, retention_cut
 from plugin_analytics.config import Settings, SettingsError, get_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports import stream as exports
 from plugin_analytics.exports.formats import Format
-from plugin_analytics.modules import load_modules
+from plugin_analytics.modules.registry import load_modules
+from plugin_analytics.privacy.retention import apply_retention, retention_cut
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
 
@@ -382,7 +382,7 @@ def plugins() -> None:
     adds, and why any did not load. A module that fails to load does not stop the service."""
     found = load_modules().found
     if not found:
-        console.print("No analytics modules are installed (see docs/plugins.md).")
+        console.print("No analytics modules are installed (see docs/modules.md).")
         return
     table = Table("name", "status", "version", "adds", "package")
     for entry in found:

@@ -21,7 +21,6 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
-from plugin_analytics.analytics.rollups import add_to_rollups
 from plugin_analytics.db.types import EPOCH, from_epoch_us, to_epoch_us
 from plugin_analytics.demo_text import (
     ASSISTANT_FOLLOW_UPS,
@@ -35,6 +34,7 @@ from plugin_analytics.demo_text import (
     TOPICS,
     Topic,
 )
+from plugin_analytics.derived.rollups import add_to_rollups
 from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.ingest.store import facts, prepare, store_for
 

@@ -13,6 +13,10 @@ from plugin_analytics.headers import SECURITY_HEADERS
 logger = logging.getLogger(__name__)
 
 
+# Where in a request a refusal points, as pydantic names it: ["body", "events", 2, "role"].
+Loc = list[str | int]
+
+
 class APIError(Exception):
     """An error answered as `{"detail": message}` with `status_code`."""
 

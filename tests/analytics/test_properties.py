@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from plugin_analytics.analytics.retention import apply_retention
-from plugin_analytics.analytics.rollups import compact_all
+from plugin_analytics.derived.rollups import compact_all
+from plugin_analytics.privacy.retention import apply_retention
 from tests.analytics import brute_force
 from tests.analytics.brute_force import Event, Stored, day_start
 from tests.conftest import ADMIN

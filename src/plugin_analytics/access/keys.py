@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, or_, select, update
 
-from plugin_analytics.access.audit import record
 from plugin_analytics.db.models import api_key_table
+from plugin_analytics.privacy.audit import record
 
 Kind = Literal["write", "admin"]
 PREFIXES: dict[str, str] = {"write": "pa_write_", "admin": "pa_admin_"}

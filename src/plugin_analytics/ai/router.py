@@ -6,8 +6,8 @@ from plugin_analytics.ai.backend import backend_of
 from plugin_analytics.ai.insights import gather, write
 from plugin_analytics.ai.schemas import AiUsage, Count, Insights, ModelReport, Price
 from plugin_analytics.ai.usage import cost, model_usage, price_of
-from plugin_analytics.analytics.router import RANGE_REFUSALS, RangeDep, range_echo
 from plugin_analytics.db.session import SessionDep, snapshot
+from plugin_analytics.dependencies import RANGE_REFUSALS, RangeDep, range_echo
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 router = APIRouter(tags=["ai"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)

@@ -1,1 +1,1 @@
-"""Analytics: rollups kept exact at ingestion, and the summary, timeseries and CTA reports."""
+"""Analytics: the summary, timeseries and CTA reports, read from the rollups."""

@@ -7,16 +7,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, and_, func, literal_column, or_, select
 
 from plugin_analytics.analytics.ranges import Bucket, DateRange, Pieces, decompose
-from plugin_analytics.analytics.rollups import (
-    ACTIVITY,
-    BITMAPS,
-    COUNTS,
-    GRAINS,
-    KEY_CHUNK,
-    Activity,
-    period_start,
-    tally,
-)
 from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import (
     event_table,
@@ -26,6 +16,16 @@ from plugin_analytics.db.models import (
     user_key_table,
 )
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+from plugin_analytics.derived.rollups import (
+    ACTIVITY,
+    BITMAPS,
+    COUNTS,
+    GRAINS,
+    KEY_CHUNK,
+    Activity,
+    period_start,
+    tally,
+)
 
 TOP_PRECEDING = 3
 

@@ -6,8 +6,8 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from plugin_analytics.analytics.rollups import GRAINS, QUARTER_US
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+from plugin_analytics.derived.rollups import GRAINS, QUARTER_US
 from plugin_analytics.errors import BadRequest
 
 Interval = Literal["hour", "day", "week"]

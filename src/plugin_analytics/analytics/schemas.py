@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, PlainSerializer
 
-from plugin_analytics.analytics.rollups import Activity
+from plugin_analytics.derived.rollups import Activity
 
 
 class Metrics(BaseModel):
@@ -92,8 +92,3 @@ class CtaReport(BaseModel):
 class CtaReports(RangeEcho):
     total_clicks: int
     ctas: list[CtaReport]
-
-
-class Erasure(BaseModel):
-    user_id: str
-    deleted_events: int = Field(description="Events erased now (0 when already erased).")

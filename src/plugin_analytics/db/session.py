@@ -1,6 +1,8 @@
-"""The request-scoped database session: the one place read/admin requests commit."""
+"""Database sessions and transactions: the request-scoped session (where read/admin requests
+commit) and `write_transaction`, the one way a transaction for writing is opened."""
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -34,3 +36,10 @@ def snapshot_options(dialect_name: str) -> dict[str, str]:
 def snapshot(session: Session) -> Connection:
     """A request session's connection with snapshot_options."""
     return session.connection(execution_options=snapshot_options(session.get_bind().dialect.name))
+
+
+def write_transaction(engine: Engine) -> AbstractContextManager[Connection]:
+    """A transaction for writing, committed when the block ends and rolled back if it raises.
+    SQLite: it takes the write lock at BEGIN, as ingestion does, so two writers queue on the
+    lock instead of one failing to upgrade a read lock mid-transaction."""
+    return engine.execution_options(sqlite_begin="IMMEDIATE").begin()

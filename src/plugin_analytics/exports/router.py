@@ -8,14 +8,14 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from plugin_analytics.analytics.ranges import Interval
-from plugin_analytics.analytics.router import (
+from plugin_analytics.db.session import EngineDep, SessionDep, snapshot
+from plugin_analytics.dependencies import (
     RANGE_REFUSALS,
     EndDate,
     RangeDep,
     StartDate,
     TimeZone,
 )
-from plugin_analytics.db.session import EngineDep, SessionDep, snapshot
 from plugin_analytics.exports.formats import MEDIA_TYPES, Format, accepts_gzip, file_name
 from plugin_analytics.exports.stream import ExportSpec, export_chunks, export_filter
 from plugin_analytics.exports.summary import summary_csv, summary_file_name

@@ -4,9 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from plugin_analytics.analytics.profiles import traits_of
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import SessionDep
+from plugin_analytics.dependencies import IdPath
+from plugin_analytics.derived.profiles import traits_of
 from plugin_analytics.errors import NotFound, refusals
 from plugin_analytics.history.queries import Page, events_page
 from plugin_analytics.history.schemas import (
@@ -15,7 +16,6 @@ from plugin_analytics.history.schemas import (
     SessionTranscript,
     UserHistory,
 )
-from plugin_analytics.params import IdPath
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 TRANSCRIPT_REFUSALS = refusals(

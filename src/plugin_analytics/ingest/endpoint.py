@@ -18,18 +18,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin_analytics.access.ring import KeySet, header_write_key
-from plugin_analytics.analytics.retention import oldest_accepted
 from plugin_analytics.config import Settings
-from plugin_analytics.errors import APIError
+from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.body import InvalidBody, read_limited
 from plugin_analytics.ingest.redact import might_hold_pii, redact
 from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.ingest.writer import EventWriter
+from plugin_analytics.privacy.retention import oldest_accepted
 
 REDACT_ON_LOOP_CHARS = 512  # beyond this, masking could hold the event loop for milliseconds
 
 Body = TypeVar("Body")
-Loc = list[str | int]
 
 
 class Dialect(Protocol[Body]):

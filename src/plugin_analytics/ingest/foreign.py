@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_core import from_json
 from typing_extensions import TypedDict
 
-from plugin_analytics.errors import RETRY_AFTER, APIError, BadRequest
+from plugin_analytics.errors import RETRY_AFTER, APIError, BadRequest, Loc
 from plugin_analytics.ingest.body import InvalidBody
 from plugin_analytics.ingest.schemas import (
     MAX_ID_CHARS,
@@ -40,7 +40,6 @@ from plugin_analytics.ingest.schemas import (
     usage_on_replies,
 )
 
-Loc = list[str | int]
 ON_LOOP_JSON_BYTES = 256 * 1024  # parsing more could hold the event loop for milliseconds
 CHAT = ("message", "cta_click")
 CHAT_FIELDS = ("message", "role", "cta_id")

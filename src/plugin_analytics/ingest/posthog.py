@@ -27,9 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.types import Scope
 
 from plugin_analytics.config import Settings
-from plugin_analytics.errors import APIError
+from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body, query_value
-from plugin_analytics.ingest.endpoint import Loc
 from plugin_analytics.ingest.foreign import (
     CHAT,
     Mapper,

@@ -14,10 +14,10 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from plugin_analytics.config import Settings
-from plugin_analytics.errors import RETRY_AFTER, APIError, error_response, refusals
+from plugin_analytics.errors import RETRY_AFTER, APIError, Loc, error_response, refusals
 from plugin_analytics.ingest import posthog, segment
 from plugin_analytics.ingest.body import parse_json
-from plugin_analytics.ingest.endpoint import Dialect, Loc, ingest_route
+from plugin_analytics.ingest.endpoint import Dialect, ingest_route
 from plugin_analytics.ingest.schemas import (
     BatchCreate,
     BatchStatus,

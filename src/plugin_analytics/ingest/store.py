@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from plugin_analytics.analytics.rollups import ACTIVITY, KeyNumbers
 from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.types import to_epoch_us
+from plugin_analytics.derived.rollups import ACTIVITY, KeyNumbers
 from plugin_analytics.ingest.ids import new_event_ids
 from plugin_analytics.ingest.schemas import EventCreate
 

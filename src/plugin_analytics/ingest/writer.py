@@ -19,9 +19,9 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from plugin_analytics.analytics.profiles import update_profiles
-from plugin_analytics.analytics.rollups import COMPACT_BATCH, compact, record_deltas
 from plugin_analytics.db.models import rollup_delta_table
+from plugin_analytics.derived.profiles import update_profiles
+from plugin_analytics.derived.rollups import COMPACT_BATCH, compact, record_deltas
 from plugin_analytics.errors import APIError, StorageUnavailable
 from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.ingest.store import Params, facts, prepare, store_for

@@ -19,7 +19,8 @@ from plugin_analytics.analytics.queries import (
 from plugin_analytics.analytics.ranges import Bucket, DateRange, buckets
 from plugin_analytics.analytics.schemas import Metrics
 from plugin_analytics.analytics.text import most_frequent
-from plugin_analytics.modules import Modules, ReportSection, week_before
+from plugin_analytics.modules.interface import ReportSection, week_before
+from plugin_analytics.modules.registry import Modules
 
 TOP_CTAS = 5
 TOP_QUESTIONS = 5

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from plugin_analytics.config import mailbox
-from plugin_analytics.modules import week_before
+from plugin_analytics.modules.interface import week_before
 from plugin_analytics.reports.build import Change, WeeklyReport
 from plugin_analytics.reports.chart import daily_chart
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from plugin_analytics.config import Settings
 from plugin_analytics.db.models import report_attempt_table
 from plugin_analytics.db.session import EngineDep, SessionDep
+from plugin_analytics.dependencies import PageLimit, PageOffset
 from plugin_analytics.errors import refusals
-from plugin_analytics.params import PageLimit, PageOffset
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep

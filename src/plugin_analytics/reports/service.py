@@ -17,7 +17,7 @@ from plugin_analytics.config import Settings, mailbox
 from plugin_analytics.db.session import snapshot_options
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports.summary import buckets_csv
-from plugin_analytics.modules import load_modules
+from plugin_analytics.modules.registry import load_modules
 from plugin_analytics.reports.build import WeeklyReport, build_report, last_complete_week
 from plugin_analytics.reports.claims import (
     LEASE,

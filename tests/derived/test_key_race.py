@@ -12,9 +12,9 @@ import pytest
 from pyroaring import BitMap
 from sqlalchemy import Engine, text
 
-from plugin_analytics.analytics.retention import apply_retention
-from plugin_analytics.analytics.rollups import compact_all
 from plugin_analytics.db.engine import build_engine
+from plugin_analytics.derived.rollups import compact_all
+from plugin_analytics.privacy.retention import apply_retention
 from tests.helpers import event
 
 pytestmark = pytest.mark.anyio

@@ -3,13 +3,13 @@
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, Field
 
-from plugin_analytics.modules import LoadedModule, Modules
+from plugin_analytics.modules.registry import LoadedModule, Modules
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
-router = APIRouter(tags=["plugins"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+router = APIRouter(tags=["modules"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 
-class Plugin(BaseModel):
+class InstalledModule(BaseModel):
     name: str = Field(description="The entry point's name: the module's key.")
     status: str = Field(description="`loaded`, or `failed` (see error).")
     error: str | None = Field(description="Why the module was not loaded.")
@@ -24,7 +24,7 @@ class Plugin(BaseModel):
     event_types: list[str] = Field(description="Event types it adds to ingestion.")
 
     @classmethod
-    def of(cls, entry: LoadedModule) -> "Plugin":
+    def of(cls, entry: LoadedModule) -> "InstalledModule":
         routes = entry.router.routes if entry.router else []
         return cls(
             name=entry.name,
@@ -44,16 +44,16 @@ class Plugin(BaseModel):
         )
 
 
-class Plugins(BaseModel):
-    plugins: list[Plugin]
+class InstalledModules(BaseModel):
+    plugins: list[InstalledModule]
 
 
-@router.get("/plugins", response_model=Plugins)
-def plugins(request: Request) -> Plugins:
+@router.get("/plugins", response_model=InstalledModules)
+def plugins(request: Request) -> InstalledModules:
     """Every installed analytics module (entry point group `plugin_analytics.modules`), with
     what it adds; a module that failed to load is listed with its error."""
     modules: Modules = request.app.state.modules
-    return Plugins(plugins=[Plugin.of(entry) for entry in modules.found])
+    return InstalledModules(plugins=[InstalledModule.of(entry) for entry in modules.found])
 
 
 def mount(app: FastAPI, modules: Modules) -> None:
@@ -63,7 +63,7 @@ def mount(app: FastAPI, modules: Modules) -> None:
             app.include_router(
                 entry.router,
                 prefix=f"/plugins/{entry.name}",
-                tags=[f"plugin: {entry.name}"],
+                tags=[f"module: {entry.name}"],
                 dependencies=[AdminDep],
                 responses=ADMIN_REFUSALS,
             )

@@ -20,10 +20,10 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from plugin_analytics.analytics.rollups import KEY_CHUNK
 from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import event_table, user_profile_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+from plugin_analytics.derived.rollups import KEY_CHUNK
 
 TRAIT_OPS = ("$set_once", "$set", "$unset")
 # (occurred_at in µs, row id, properties): one event that changes traits.

@@ -12,23 +12,23 @@ user profiles are folded again from the trait changes that remain.
 """
 
 import logging
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Engine, delete, func, select
 
-from plugin_analytics.access.audit import record
-from plugin_analytics.analytics import profiles
-from plugin_analytics.analytics.rollups import (
+from plugin_analytics.db.models import event_table, rollup_delta_table, rollup_table
+from plugin_analytics.db.session import write_transaction
+from plugin_analytics.derived import profiles
+from plugin_analytics.derived.rollups import (
     SESSION_KEY,
     USER_KEY,
     compact_all,
     forget_unused_keys,
     hold_ingestion,
 )
-from plugin_analytics.db.models import event_table, rollup_delta_table, rollup_table
+from plugin_analytics.privacy.audit import record
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +53,12 @@ def apply_retention(engine: Engine, days: int, now: datetime | None = None) -> i
     users: set[str] = set()
     sessions: set[str] = set()
     while True:
-        with _writing(engine) as connection:
+        with write_transaction(engine) as connection:
             day_deleted = _delete_oldest_day(connection, cut, users, sessions)
         if day_deleted is None:
             break
         deleted += day_deleted
-    with _writing(engine) as connection:
+    with write_transaction(engine) as connection:
         forgotten = _forget_keys(connection, users, sessions)
         rebuilt = profiles.rebuild_older_than(connection, cut)
         if deleted or any(forgotten) or rebuilt:
@@ -82,11 +82,6 @@ def apply_retention(engine: Engine, days: int, now: datetime | None = None) -> i
 
 def _day_start(at: datetime) -> datetime:
     return at.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _writing(engine: Engine) -> AbstractContextManager[Connection]:
-    # SQLite: take the write lock at BEGIN, as ingestion does, so the two never interleave.
-    return engine.execution_options(sqlite_begin="IMMEDIATE").begin()
 
 
 def _delete_oldest_day(

@@ -1,4 +1,5 @@
-"""GET /audit: what was erased, deleted by retention, or changed in access, and when."""
+"""DELETE /users/{user_id} (right to erasure) and GET /audit: what was erased, deleted by
+retention, or changed in access, and when."""
 
 from datetime import datetime
 from typing import Any
@@ -6,12 +7,18 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from plugin_analytics.access.audit import entries
-from plugin_analytics.db.session import SessionDep
-from plugin_analytics.params import PageLimit, PageOffset
+from plugin_analytics.db.session import EngineDep, SessionDep
+from plugin_analytics.dependencies import IdPath, PageLimit, PageOffset
+from plugin_analytics.privacy.audit import entries
+from plugin_analytics.privacy.erasure import erase
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 router = APIRouter(tags=["privacy"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+
+
+class Erasure(BaseModel):
+    user_id: str
+    deleted_events: int = Field(description="Events erased now (0 when already erased).")
 
 
 class AuditEntry(BaseModel):
@@ -36,3 +43,10 @@ def audit_log(
     """Erasures, retention runs and key changes, newest first."""
     page = entries(session.connection(), limit, offset)
     return AuditLog(entries=[AuditEntry(**row) for row in page])
+
+
+@router.delete("/users/{user_id:id}", response_model=Erasure)
+def erase_user(user_id: IdPath, engine: EngineDep) -> Erasure:
+    """Erase every event of the user (right to erasure); analytics stay exact. Repeating it is
+    harmless."""
+    return Erasure(user_id=user_id, deleted_events=erase(engine, user_id))

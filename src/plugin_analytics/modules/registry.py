@@ -1,14 +1,4 @@
-"""Analytics modules: installed packages that add API routes, metrics to the summary, a
-section to the weekly report, and event types ingestion accepts (docs/plugins.md).
-
-A module is a `Module` subclass registered under the entry point group
-`plugin_analytics.modules`. Each is loaded once per process; one that fails to load (an
-import error, a bad name, a clash with another module) is listed with its error at
-GET /plugins and by `plugin-analytics plugins`, and the service runs without it. A module that
-fails later, answering the summary or building its report section, costs only its own part.
-
-This file is the interface modules are written against: names imported from here stay.
-"""
+"""Finding, loading and running the installed modules: each failure costs only its own part."""
 
 import logging
 import math
@@ -17,91 +7,23 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 
 from plugin_analytics.analytics.ranges import DateRange
-from plugin_analytics.analytics.router import RANGE_REFUSALS, RangeDep, range_echo
-from plugin_analytics.analytics.schemas import RangeEcho
-from plugin_analytics.analytics.text import question_key, shorten
-from plugin_analytics.db.models import event_table
-from plugin_analytics.db.session import SessionDep, snapshot
-from plugin_analytics.db.types import from_epoch_us
-from plugin_analytics.ingest.schemas import CHAT_TYPES, EventCreate, Identifier
-
-__all__ = [
-    "RANGE_REFUSALS",
-    "DateRange",
-    "Identifier",
-    "Module",
-    "RangeDep",
-    "RangeEcho",
-    "ReportSection",
-    "SessionDep",
-    "event_table",
-    "from_epoch_us",
-    "question_key",
-    "range_echo",
-    "shorten",
-    "snapshot",
-    "week_before",
-]
+from plugin_analytics.errors import Loc
+from plugin_analytics.ingest.schemas import CHAT_TYPES, EventCreate
+from plugin_analytics.modules.interface import Metric, Module, ReportSection
 
 logger = logging.getLogger(__name__)
 
 GROUP = "plugin_analytics.modules"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-Loc = list[str | int]
-Metric = int | float | None
-
-
-def week_before(week: DateRange) -> DateRange:
-    """The seven days before `week`, to compare with."""
-    return DateRange(
-        week.start_date - timedelta(days=7), week.end_date - timedelta(days=7), week.tz
-    )
-
-
-@dataclass(frozen=True)
-class ReportSection:
-    """A module's part of the weekly email: a heading, paragraphs, and (label, value) rows.
-    Plain text: it is escaped for the HTML version."""
-
-    title: str
-    paragraphs: Sequence[str] = ()
-    rows: Sequence[tuple[str, str]] = ()
-
-
-class Module:
-    """Subclass this and override what your module adds; everything is optional.
-
-    `name` (lowercase letters, digits, _) is the module's key: its routes are served under
-    /plugins/<name>/ and its metrics appear in the summary as plugins.<name>.
-    """
-
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
-    # Event types the module adds to ingestion, each with the type its `properties` must
-    # validate as (a TypedDict or a pydantic model); a bad event is refused, naming the field.
-    event_types: ClassVar[Mapping[str, Any]] = {}
-
-    def router(self) -> APIRouter | None:
-        """Routes, served under /plugins/<name> and readable only with an admin key."""
-        return None
-
-    def summary(self, connection: Connection, span: DateRange) -> Mapping[str, Metric]:
-        """Metrics for GET /analytics/summary over `span`, read through `connection`."""
-        return {}
-
-    def report_section(self, connection: Connection, week: DateRange) -> ReportSection | None:
-        """The module's section of the weekly report for `week` (None: no section)."""
-        return None
 
 
 @dataclass

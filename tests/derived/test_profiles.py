@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, text
 
-from plugin_analytics.analytics.profiles import apply, traits_of, update_profiles
-from plugin_analytics.analytics.retention import apply_retention, retention_cut
+from plugin_analytics.derived.profiles import apply, traits_of, update_profiles
 from plugin_analytics.ingest.store import prepare, store_for
+from plugin_analytics.privacy.retention import apply_retention, retention_cut
 from tests.conftest import ADMIN
 from tests.helpers import empty
 

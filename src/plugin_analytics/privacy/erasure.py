@@ -5,11 +5,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 
-from plugin_analytics.access.audit import record
-from plugin_analytics.analytics import profiles
-from plugin_analytics.analytics.rollups import (
+from plugin_analytics.db.models import event_table, session_key_table, user_key_table
+from plugin_analytics.db.session import write_transaction
+from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+from plugin_analytics.derived import profiles
+from plugin_analytics.derived.rollups import (
     ACTIVITY,
     BITMAPS,
     GRAINS,
@@ -22,8 +24,7 @@ from plugin_analytics.analytics.rollups import (
     hold_ingestion,
     period_start,
 )
-from plugin_analytics.db.models import event_table, session_key_table, user_key_table
-from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+from plugin_analytics.privacy.audit import record
 
 
 @dataclass
@@ -32,6 +33,12 @@ class _Removal:
 
     counts: Activity = field(default_factory=Activity)
     sessions: set[str] = field(default_factory=set)
+
+
+def erase(engine: Engine, user_id: str) -> int:
+    """Erase `user_id` in a transaction of its own; returns how many events were deleted."""
+    with write_transaction(engine) as connection:
+        return erase_user(connection, user_id)
 
 
 def erase_user(connection: Connection, user_id: str) -> int:

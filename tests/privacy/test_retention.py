@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from plugin_analytics.analytics.retention import RetentionSchedule, apply_retention, retention_cut
 from plugin_analytics.cli import app as cli
 from plugin_analytics.config import Settings
 from plugin_analytics.db.engine import build_engine
+from plugin_analytics.privacy.retention import RetentionSchedule, apply_retention, retention_cut
 from tests.conftest import ADMIN, OperatorEnv, client_for
 from tests.helpers import event, stored_events
 

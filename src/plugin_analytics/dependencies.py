@@ -1,0 +1,75 @@
+"""Request parameters shared by several routes: ids in paths, pages, the date range."""
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Query
+from pydantic import BeforeValidator
+from starlette.convertors import PathConvertor, register_url_convertor
+
+from plugin_analytics.analytics.ranges import DateRange, date_range
+from plugin_analytics.errors import refusals
+
+
+class IdConvertor(PathConvertor):
+    """Any text, line feeds included (Starlette's `path` is `.*`, which stops at one)."""
+
+    regex = r"[\s\S]*"
+
+
+# Routes declare ids as {name:id}, so that any id stored (with "/" or a line feed in it) can be
+# read back and erased.
+register_url_convertor("id", IdConvertor())
+IdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00]+$",
+        description="As sent at ingestion, URL-encoded.",
+    ),
+]
+
+# A page of a list kept newest first (GET /reports, GET /audit).
+PageLimit = Annotated[int, Query(ge=1, le=500, description="Entries per page.")]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Entries to skip.")]
+
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    # Pydantic would also read "0" or "20260101" as a Unix time: a day in 1970.
+    if isinstance(value, str) and not ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+StartDate = Annotated[
+    date | None,
+    BeforeValidator(_iso_day),
+    Query(description="First day (YYYY-MM-DD), inclusive. Default: 6 days ago."),
+]
+EndDate = Annotated[
+    date | None,
+    BeforeValidator(_iso_day),
+    Query(description="Last day (YYYY-MM-DD), inclusive. Default: today."),
+]
+TimeZone = Annotated[str, Query(description="IANA time zone of the days, e.g. Asia/Kolkata.")]
+
+
+async def valid_range(
+    start_date: StartDate = None, end_date: EndDate = None, tz: TimeZone = "UTC"
+) -> DateRange:
+    """The report's days: 400 for an unknown zone, an inverted or a longer than 3-year range."""
+    return date_range(start_date, end_date, tz)
+
+
+RangeDep = Annotated[DateRange, Depends(valid_range)]
+RANGE_REFUSALS = refusals(
+    {400: "Unknown time zone, or dates out of order, out of range or more than 3 years apart"}
+)
+
+
+def range_echo(span: DateRange) -> dict[str, object]:
+    return {"start_date": span.start_date, "end_date": span.end_date, "tz": span.tz.key}
