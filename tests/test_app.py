@@ -4,12 +4,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import load_settings
-from tests.conftest import ADMIN, ADMIN_KEY
+from tests.conftest import ADMIN, ADMIN_KEY, started
 from tests.helpers import event
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +57,7 @@ async def test_healthz_is_503_when_the_database_is_not_migrated(tmp_path: Path) 
     application = create_app(settings)
     transport = httpx.ASGITransport(app=application)
     async with (
-        LifespanManager(application),
+        started(application),
         httpx.AsyncClient(transport=transport, base_url="http://test") as http,
     ):
         health = await http.get("/healthz")

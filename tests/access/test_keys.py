@@ -15,13 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import Settings, SettingsError, load_settings
 from tests.access.helpers import make_key, revoke
-from tests.conftest import ADMIN, ADMIN_KEY, client_of
+from tests.conftest import ADMIN, ADMIN_KEY, client_of, started
 from tests.helpers import event, stored_events
 
 pytestmark = pytest.mark.anyio
@@ -83,7 +82,7 @@ def with_write_keys(settings: Settings, *keys: str) -> Settings:
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(settings)
-    async with LifespanManager(app), client_of(app) as http:
+    async with started(app), client_of(app) as http:
         yield app, http
 
 

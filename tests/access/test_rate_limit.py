@@ -16,13 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import SettingsError, load_settings
 from tests.access.helpers import away_from_window_edge
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, started
 from tests.helpers import event, stored_events
 from tests.servers import ServerProcess
 
@@ -50,7 +49,7 @@ async def limited_app(database_url: str, **settings: str) -> AsyncIterator[FastA
             **{"ingest_rate_limit": LIMIT, **settings},
         )
     )
-    async with LifespanManager(app):
+    async with started(app):
         yield app
 
 

@@ -5,11 +5,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import load_settings
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, started
 from tests.helpers import event, stored_events
 
 pytestmark = pytest.mark.anyio
@@ -249,7 +248,7 @@ async def test_reading_needs_the_admin_key(
 async def test_reading_is_refused_when_no_admin_key_is_configured(database_url: str) -> None:
     settings = load_settings(_env_file=None, database_url=database_url, admin_api_key=None)
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with started(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             await post(client, event())

@@ -13,11 +13,10 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import load_settings
-from tests.conftest import ADMIN, ADMIN_KEY, migrate
+from tests.conftest import ADMIN, ADMIN_KEY, migrate, started
 from tests.helpers import event, stored_events
 from tests.pg import PostgresServer
 
@@ -46,7 +45,7 @@ async def serving(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with (
-        LifespanManager(app),
+        started(app),
         httpx.AsyncClient(transport=transport, base_url="http://test") as client,
     ):
         yield client

@@ -14,7 +14,6 @@ import anyio
 import httpx
 import pytest
 import trustme
-from asgi_lifespan import LifespanManager
 from sqlalchemy import Engine, update
 
 from plugin_analytics.analytics.ranges import DateRange
@@ -25,7 +24,7 @@ from plugin_analytics.db.models import report_table
 from plugin_analytics.reports.build import last_complete_week
 from plugin_analytics.reports.claims import Taken, week_status
 from plugin_analytics.reports.schedule import ReportSchedule
-from tests.conftest import ADMIN, ADMIN_KEY
+from tests.conftest import ADMIN, ADMIN_KEY, started
 from tests.reports.smtp import SmtpServer
 from tests.servers import ServerProcess
 
@@ -75,7 +74,7 @@ async def _ingest(database_url: str, week: DateRange) -> None:
                 },
             ]
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with started(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             response = await http.post("/client/batch", json={"events": events})
