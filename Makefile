@@ -13,7 +13,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-# Tests also install the feedback module, packaged on its own under plugins/, as a user would.
+# Tests also install the feedback module, packaged on its own under modules/, as a user would.
 $(VENV)/.dev-installed: requirements-dev.txt pyproject.toml modules/feedback/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e modules/feedback
@@ -28,8 +28,8 @@ test: lint
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests bench migrations main.py plugins
-	$(BIN)/ruff format --check src tests bench migrations main.py plugins
+	$(BIN)/ruff check src tests bench migrations main.py modules
+	$(BIN)/ruff format --check src tests bench migrations main.py modules
 	$(BIN)/mypy
 
 bench: bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report bench-ai
