@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import load_settings
+from plugin_analytics.services import services_of
 from tests.conftest import ADMIN, ADMIN_KEY, started
 from tests.helpers import event
 
@@ -42,7 +43,7 @@ async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
 async def test_healthz_is_503_when_the_writer_has_stopped(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    await app.state.writer.stop()
+    await services_of(app).writer.stop()
     response = await client.get("/healthz")
     assert response.status_code == 503
     assert "writer" in response.json()["detail"]

@@ -33,6 +33,7 @@ from plugin_analytics.privacy.router import router as privacy_router
 from plugin_analytics.reports.router import router as reports_router
 from plugin_analytics.reports.schedule import ReportSchedule
 from plugin_analytics.reports.service import sender_of
+from plugin_analytics.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +51,36 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The writer has its own engine, so that a burst of reads can never hold up ingestion.
     writer_engine = build_engine(settings.sqlalchemy_url)
     writer = EventWriter(writer_engine)
-    await writer.start()
     keys = KeyRing(engine, settings)
-    await keys.start()
-    app.state.engine, app.state.writer, app.state.keys = engine, writer, keys
-    app.state.rate_limit = (
-        RateLimit(settings.ingest_rate_limit) if settings.ingest_rate_limit else None
-    )
+    limit = settings.ingest_rate_limit
+    try:
+        await writer.start()
+        await keys.start()
+        app.state.services = Services(
+            settings=settings,
+            modules=app.state.modules,
+            engine=engine,
+            writer=writer,
+            keys=keys,
+            rate_limit=RateLimit(limit) if limit else None,
+        )
+        async with _background_jobs(engine, settings):
+            yield
+    finally:
+        # Each step even if one before it failed: no engine is left with connections open.
+        try:
+            await keys.stop()
+        finally:
+            try:
+                await writer.stop()
+            finally:
+                writer_engine.dispose()
+                engine.dispose()
+
+
+@asynccontextmanager
+async def _background_jobs(engine: Engine, settings: Settings) -> AsyncIterator[None]:
+    """The weekly report and RETENTION_DAYS schedules, where configured."""
     schedule = _report_schedule(engine, settings)
     retention = None
     if settings.retention_days and settings.scheduler_enabled:
@@ -69,10 +93,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             schedule.stop()
         if retention:
             retention.stop()
-        await keys.stop()
-        await writer.stop()
-        writer_engine.dispose()
-        engine.dispose()
 
 
 def _report_schedule(engine: Engine, settings: Settings) -> ReportSchedule | None:

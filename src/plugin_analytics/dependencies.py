@@ -1,15 +1,64 @@
-"""Request parameters shared by several routes: ids in paths, pages, the date range."""
+"""What routes depend on: the app's services (typed), the database session, and the request
+parameters several routes share (ids in paths, pages, the date range). The analytics modules
+are `ModulesDep` in modules/registry.py, beside the type it names."""
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path, Query, Request
 from pydantic import BeforeValidator
+from sqlalchemy import Engine
+from sqlmodel import Session
 from starlette.convertors import PathConvertor, register_url_convertor
 
+from plugin_analytics.access.ring import KeyRing
 from plugin_analytics.analytics.ranges import DateRange, date_range
+from plugin_analytics.config import Settings
 from plugin_analytics.errors import refusals
+from plugin_analytics.ingest.writer import EventWriter
+from plugin_analytics.services import Services, services_of
+
+
+def get_services(request: Request) -> Services:
+    return services_of(request.app)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_engine(services: ServicesDep) -> Engine:
+    return services.engine
+
+
+def get_keys(services: ServicesDep) -> KeyRing:
+    return services.keys
+
+
+def get_writer(services: ServicesDep) -> EventWriter:
+    return services.writer
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+KeysDep = Annotated[KeyRing, Depends(get_keys)]
+WriterDep = Annotated[EventWriter, Depends(get_writer)]
+
+
+def get_session(engine: EngineDep) -> Iterator[Session]:
+    """A session that commits when the request succeeds and rolls back otherwise: the one
+    place a read or admin request commits."""
+    with Session(engine) as session:
+        yield session
+        session.commit()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
 
 
 class IdConvertor(PathConvertor):

@@ -1,12 +1,12 @@
 """GET /healthz: public liveness that includes the database."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from plugin_analytics.db.models import event_table
-from plugin_analytics.db.session import EngineDep
+from plugin_analytics.dependencies import EngineDep, WriterDep
 from plugin_analytics.errors import StorageUnavailable, refusals
 
 router = APIRouter(tags=["health"])
@@ -23,11 +23,11 @@ def _ping(engine: Engine) -> None:
     summary="200 when the database answers and ingestion runs, else 503",
     responses=refusals({503: "The database or the event writer is not working"}),
 )
-async def healthz(request: Request, engine: EngineDep) -> dict[str, str]:
+async def healthz(engine: EngineDep, writer: WriterDep) -> dict[str, str]:
     try:
         await run_in_threadpool(_ping, engine)
     except SQLAlchemyError as exc:
         raise StorageUnavailable("the database is not answering, or is not migrated") from exc
-    if not request.app.state.writer.running:
+    if not writer.running:
         raise StorageUnavailable("the event writer is not running")
     return {"status": "ok", "database": engine.dialect.name}

@@ -6,10 +6,11 @@ write key never opens these endpoints: it is public, since it ships in every pag
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from plugin_analytics.access.ring import KeyRing, Unauthorized
+from plugin_analytics.access.ring import Unauthorized
+from plugin_analytics.dependencies import KeysDep
 from plugin_analytics.errors import RETRY_AFTER, APIError, refusals
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <admin key>`")
@@ -27,11 +28,10 @@ class AdminKeyNotConfigured(APIError):
 
 
 def require_admin(
-    request: Request,
+    ring: KeysDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     """Pass only a request bearing an admin key in force."""
-    ring: KeyRing = request.app.state.keys
     if not ring.has_admin_key:
         raise AdminKeyNotConfigured()
     if credentials is None:

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import Settings, SettingsError, load_settings
+from plugin_analytics.services import services_of
 from tests.access.helpers import make_key, revoke
 from tests.conftest import ADMIN, ADMIN_KEY, client_of, started
 from tests.helpers import event, stored_events
@@ -208,7 +209,7 @@ async def test_malformed_basic_credentials_are_refused(
 @pytest.mark.parametrize("path", PATHS)
 async def test_admin_keys_cannot_send_events(keyed: Keyed, database_url: str, path: str) -> None:
     made_admin = make_key(database_url, "admin").key
-    keyed.app.state.keys.load()
+    services_of(keyed.app).keys.load()
     for key in (ADMIN_KEY, made_admin):
         for how in HOW:
             response = await keyed.http.post(path, **sent_with(key, how, path, how))
@@ -225,7 +226,7 @@ async def test_revoked_key_is_refused(settings: Settings, database_url: str) -> 
         )
         assert before.status_code == 200
         revoke(database_url, doomed.key)
-        app.state.keys.load()
+        services_of(app).keys.load()
         for path in PATHS:
             for how in HOW:
                 response = await http.post(path, **sent_with(doomed.key, how, path, path + how))
@@ -242,10 +243,10 @@ async def test_revoking_the_last_key_keeps_ingestion_closed(
     async with running(settings) as (app, http):
         assert (await http.post("/client/update", json=event(event_id="open"))).status_code == 200
         only = make_key(database_url, "write")
-        app.state.keys.load()
+        services_of(app).keys.load()
         assert (await http.post("/client/update", json=event())).status_code == 401
         revoke(database_url, str(only.id))
-        app.state.keys.load()
+        services_of(app).keys.load()
         for path in PATHS:
             assert (await http.post(path, json=body_for(path, "after"))).status_code == 401
     async with running(settings) as (_, http):  # and after a restart
@@ -276,12 +277,12 @@ async def test_admin_key_from_the_cli_reads_until_revoked(
 ) -> None:
     await client.post("/client/update", json=event(user_id="x"))
     admin = make_key(database_url, "admin")
-    app.state.keys.load()
+    services_of(app).keys.load()
     for url in READS:
         response = await client.get(url, params=DAY, headers=bearer(admin.key))
         assert response.status_code == 200, (url, response.text)
     revoke(database_url, str(admin.id))
-    app.state.keys.load()
+    services_of(app).keys.load()
     for url in READS:
         response = await client.get(url, params=DAY, headers=bearer(admin.key))
         assert response.status_code == 401, url
@@ -301,7 +302,7 @@ async def test_reading_needs_some_admin_key(
             assert response.status_code == 503
             assert "ADMIN_API_KEY" in response.json()["detail"]
         admin = make_key(database_url, "admin")
-        app.state.keys.load()
+        services_of(app).keys.load()
         ok = await http.get("/analytics/summary", params=DAY, headers=bearer(admin.key))
         assert ok.status_code == 200
         for headers in ({}, ADMIN):

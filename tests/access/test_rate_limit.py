@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from plugin_analytics.app import create_app
 from plugin_analytics.config import SettingsError, load_settings
+from plugin_analytics.services import services_of
 from tests.access.helpers import away_from_window_edge
 from tests.conftest import ADMIN_KEY, started
 from tests.helpers import event, stored_events
@@ -155,7 +156,7 @@ async def test_each_client_address_has_its_own_budget(database_url: str) -> None
 
 async def test_nothing_is_limited_without_a_limit(database_url: str) -> None:
     async with limited_app(database_url, ingest_rate_limit="") as app:
-        assert app.state.rate_limit is None
+        assert services_of(app).rate_limit is None
         async with client_at(app, "192.0.2.1") as http:
             for n in range(25):
                 path = PATHS[n % 2]

@@ -16,6 +16,7 @@ from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.errors import APIError
 from plugin_analytics.ingest.store import Params, PostgresEventStore
 from plugin_analytics.ingest.writer import EventWriter, WriteResult
+from plugin_analytics.services import services_of
 from tests.conftest import ADMIN
 from tests.helpers import event, stored_events
 
@@ -31,18 +32,18 @@ async def test_concurrent_requests_share_commits(
         nonlocal commits
         commits += 1
 
-    sa_event.listen(app.state.writer.engine, "commit", count)
+    sa_event.listen(services_of(app).writer.engine, "commit", count)
     try:
         posts = [client.post("/client/update", json=event(event_id=f"e{i}")) for i in range(200)]
         assert {r.status_code for r in await asyncio.gather(*posts)} == {200}
     finally:
-        sa_event.remove(app.state.writer.engine, "commit", count)
+        sa_event.remove(services_of(app).writer.engine, "commit", count)
     assert len(stored_events(database_url)) == 200
     assert 1 <= commits <= 20, f"{commits} commits for 200 requests: not grouped"
 
 
 async def test_each_request_is_credited_its_own_new_events(app: FastAPI, database_url: str) -> None:
-    writer: EventWriter = app.state.writer
+    writer: EventWriter = services_of(app).writer
     now = datetime.now(UTC)
     first, second, third = await asyncio.gather(
         writer.write([event(event_id="x"), event(event_id="y")], now),
@@ -95,7 +96,7 @@ async def test_a_group_touching_thousands_of_periods(
         event(event_id=f"old{n}", timestamp=first + timedelta(days=n, minutes=n % 60))
         for n in range(6000)
     ]
-    result = await app.state.writer.write(events, datetime.now(UTC))
+    result = await services_of(app).writer.write(events, datetime.now(UTC))
     assert result == WriteResult(new=6000, duplicates=0)
     summary = await client.get(
         "/analytics/summary",

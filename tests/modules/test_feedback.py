@@ -78,7 +78,7 @@ async def post(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
 
 async def feedback_summary(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
     response = await client.get(
-        "/modules/feedback/summary", params=params or ONE_DAY, headers=ADMIN
+        "/plugins/feedback/summary", params=params or ONE_DAY, headers=ADMIN
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -86,7 +86,7 @@ async def feedback_summary(client: httpx.AsyncClient, **params: Any) -> dict[str
 
 async def worst(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
     response = await client.get(
-        "/modules/feedback/worst", params={**ONE_DAY, **params}, headers=ADMIN
+        "/plugins/feedback/worst", params={**ONE_DAY, **params}, headers=ADMIN
     )
     assert response.status_code == 200, response.text
     answers: list[dict[str, Any]] = response.json()["answers"]
@@ -634,7 +634,7 @@ WORST = [
 
 async def test_worst_answers_most_thumbs_down_first(client: httpx.AsyncClient) -> None:
     await worst_answers_day(client)
-    response = await client.get("/modules/feedback/worst", params=ONE_DAY, headers=ADMIN)
+    response = await client.get("/plugins/feedback/worst", params=ONE_DAY, headers=ADMIN)
     assert response.status_code == 200, response.text
     body = response.json()
     assert {name: body[name] for name in ("start_date", "end_date", "tz")} == {
@@ -652,7 +652,7 @@ async def test_worst_answers_most_thumbs_down_first(client: httpx.AsyncClient) -
     assert await worst(client, limit=100) == answers
     for limit in (0, -1, 101, "many"):
         refused = await client.get(
-            "/modules/feedback/worst", params={**ONE_DAY, "limit": limit}, headers=ADMIN
+            "/plugins/feedback/worst", params={**ONE_DAY, "limit": limit}, headers=ADMIN
         )
         assert refused.status_code == 422, (limit, refused.text)
         assert [error["loc"] for error in refused.json()["detail"]] == [["query", "limit"]]
@@ -714,7 +714,7 @@ async def test_erasing_a_user_removes_their_ratings(client: httpx.AsyncClient) -
 async def test_feedback_routes_need_the_admin_key(database_url: str) -> None:
     write = make_key(database_url, "write").key
     async with client_for(settings_for(database_url)) as http:
-        for path in ("/modules/feedback/summary", "/modules/feedback/worst"):
+        for path in ("/plugins/feedback/summary", "/plugins/feedback/worst"):
             missing = await http.get(path, params=ONE_DAY)
             assert missing.status_code == 401, missing.text
             assert "Bearer" in missing.headers["www-authenticate"]

@@ -257,7 +257,7 @@ async def test_plugins_lists_every_failure_with_why(crowded: httpx.AsyncClient) 
     assert feedback["distribution"] == "plugin-analytics-feedback"
     assert feedback["version"] == "0.1.0"
     assert feedback["provides"] == ["routes", "summary", "report_section", "event_types"]
-    assert feedback["routes"] == ["/modules/feedback/summary", "/modules/feedback/worst"]
+    assert feedback["routes"] == ["/plugins/feedback/summary", "/plugins/feedback/worst"]
     assert feedback["event_types"] == ["feedback"]
     hello = plugins["hello", "hello:Hello"]
     assert (hello["distribution"], hello["version"]) == ("hello", "1.0")
@@ -315,8 +315,8 @@ async def test_failures_cost_only_their_own_part(
     assert "no_such_column" in errors["badsql"]
 
     # Only loaded modules' routes are served: the shadow's /shadow is not feedback's.
-    assert (await crowded.get("/modules/feedback/shadow", headers=ADMIN)).status_code == 404
-    feedback = await crowded.get("/modules/feedback/summary", params=ONE_DAY, headers=ADMIN)
+    assert (await crowded.get("/plugins/feedback/shadow", headers=ADMIN)).status_code == 404
+    feedback = await crowded.get("/plugins/feedback/summary", params=ONE_DAY, headers=ADMIN)
     assert feedback.status_code == 200, feedback.text
     assert feedback.json()["ratings"] == 1
     assert (await crowded.get("/healthz")).status_code == 200
@@ -380,7 +380,7 @@ async def test_a_good_module_serves_its_routes_behind_the_admin_key(
     assert summary.json()["total_messages"] == 0  # a module's events are not chat
     openapi = (await crowded.get("/openapi.json")).json()
     assert "/plugins/hello/signups" in openapi["paths"]
-    assert "/modules/feedback/worst" in openapi["paths"]
+    assert "/plugins/feedback/worst" in openapi["paths"]
 
 
 async def test_event_type_of_a_failed_module_is_refused(crowded: httpx.AsyncClient) -> None:

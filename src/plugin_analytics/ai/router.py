@@ -1,23 +1,29 @@
 """GET /analytics/ai (model usage and cost) and GET /analytics/insights."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from plugin_analytics.ai.backend import backend_of
 from plugin_analytics.ai.insights import gather, write
 from plugin_analytics.ai.schemas import AiUsage, Count, Insights, ModelReport, Price
 from plugin_analytics.ai.usage import cost, model_usage, price_of
-from plugin_analytics.db.session import SessionDep, snapshot
-from plugin_analytics.dependencies import RANGE_REFUSALS, RangeDep, range_echo
+from plugin_analytics.db.session import snapshot
+from plugin_analytics.dependencies import (
+    RANGE_REFUSALS,
+    RangeDep,
+    SessionDep,
+    SettingsDep,
+    range_echo,
+)
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 router = APIRouter(tags=["ai"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 
 @router.get("/analytics/ai", response_model=AiUsage, responses=RANGE_REFUSALS)
-def ai_usage(request: Request, session: SessionDep, span: RangeDep) -> AiUsage:
+def ai_usage(session: SessionDep, span: RangeDep, settings: SettingsDep) -> AiUsage:
     """Per model: the assistant's messages, tokens, latency (p50, p95) and cost from
     AI_PRICES, over whole days in `tz`. Messages sent without a model are the `null` model."""
-    prices = request.app.state.settings.ai_prices
+    prices = settings.ai_prices
     usage = model_usage(snapshot(session), span.start_us, span.end_us)
     reports = []
     for entry in usage:
@@ -50,11 +56,10 @@ def ai_usage(request: Request, session: SessionDep, span: RangeDep) -> AiUsage:
 
 
 @router.get("/analytics/insights", response_model=Insights, responses=RANGE_REFUSALS)
-def insights(request: Request, session: SessionDep, span: RangeDep) -> Insights:
+def insights(session: SessionDep, span: RangeDep, settings: SettingsDep) -> Insights:
     """A short paragraph on what users asked about and what went unanswered, written by the
     configured AI backend; without one, or when it fails or times out, the built-in summary
     of the most frequent topics, phrases and unanswered messages."""
-    settings = request.app.state.settings
     data = gather(snapshot(session), span)
     session.close()  # the model may take a while: hold no connection meanwhile
     insight = write(data, backend_of(settings), settings)

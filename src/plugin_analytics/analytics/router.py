@@ -1,6 +1,6 @@
 """GET /analytics/summary, /analytics/timeseries, /analytics/ctas."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from plugin_analytics.analytics.queries import activity_in, activity_per_bucket, cta_stats
 from plugin_analytics.analytics.ranges import Interval, buckets
@@ -13,20 +13,21 @@ from plugin_analytics.analytics.schemas import (
     Timeseries,
     TimeseriesBucket,
 )
-from plugin_analytics.db.session import SessionDep, snapshot
-from plugin_analytics.dependencies import RANGE_REFUSALS, RangeDep, range_echo
+from plugin_analytics.db.session import snapshot
+from plugin_analytics.dependencies import RANGE_REFUSALS, RangeDep, SessionDep, range_echo
+from plugin_analytics.modules.registry import ModulesDep
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 router = APIRouter(tags=["analytics"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 
 @router.get("/analytics/summary", response_model=Summary, responses=RANGE_REFUSALS)
-def summary(request: Request, session: SessionDep, span: RangeDep) -> Summary:
+def summary(session: SessionDep, span: RangeDep, modules: ModulesDep) -> Summary:
     """Chat activity and conversion over whole days in `tz` (definitions: docs/metrics.md),
     and the metrics installed analytics modules add (`plugins`)."""
     connection = snapshot(session)
     activity = activity_in(connection, span.start_us, span.end_us)
-    plugins, errors = request.app.state.modules.summaries(connection, span)
+    plugins, errors = modules.summaries(connection, span)
     return Summary(
         **range_echo(span), **Metrics.of(activity), plugins=plugins, plugin_errors=errors
     )

@@ -1,30 +1,10 @@
-"""Database sessions and transactions: the request-scoped session (where read/admin requests
-commit) and `write_transaction`, the one way a transaction for writing is opened."""
+"""Transactions: a request session's snapshot for reports, and `write_transaction`, the one way
+a transaction for writing is opened. The request-scoped session is dependencies.SessionDep."""
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Annotated
 
-from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
-
-
-def get_engine(request: Request) -> Engine:
-    """The application's engine."""
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    """A session that commits when the request succeeds and rolls back otherwise."""
-    with Session(engine) as session:
-        yield session
-        session.commit()
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def snapshot_options(dialect_name: str) -> dict[str, str]:

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from plugin_analytics.analytics.ranges import Interval
-from plugin_analytics.db.session import EngineDep, SessionDep, snapshot
+from plugin_analytics.db.session import snapshot
 from plugin_analytics.dependencies import (
     RANGE_REFUSALS,
     EndDate,
+    EngineDep,
     RangeDep,
+    SessionDep,
     StartDate,
     TimeZone,
 )

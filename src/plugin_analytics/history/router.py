@@ -5,8 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from plugin_analytics.db.models import event_table
-from plugin_analytics.db.session import SessionDep
-from plugin_analytics.dependencies import IdPath
+from plugin_analytics.dependencies import IdPath, SessionDep
 from plugin_analytics.derived.profiles import traits_of
 from plugin_analytics.errors import NotFound, refusals
 from plugin_analytics.history.queries import Page, events_page

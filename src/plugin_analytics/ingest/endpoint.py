@@ -25,6 +25,7 @@ from plugin_analytics.ingest.redact import might_hold_pii, redact
 from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.ingest.writer import EventWriter
 from plugin_analytics.privacy.retention import oldest_accepted
+from plugin_analytics.services import Services, services_of
 
 REDACT_ON_LOOP_CHARS = 512  # beyond this, masking could hold the event loop for milliseconds
 
@@ -93,35 +94,35 @@ class IngestEndpoint(Generic[Body]):
         await response(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive) -> bytes:
-        dialect, state = self._dialect, scope["app"].state
-        keys: KeySet = state.keys.current
+        dialect, services = self._dialect, services_of(scope["app"])
+        keys: KeySet = services.keys.current
         # While ingestion is open, a key (even a malformed header) is not looked at.
         header_key = header_write_key(scope["headers"]) if keys.write_required else None
         key_in_body = keys.write_required and header_key is None
         # A key in the body is only known once the body is read, inflated and parsed: such
         # requests are counted against the rate limit first, by client address alone.
-        self._admit(state, scope, None if key_in_body else keys.check_write(header_key))
-        limit = dialect.max_body_bytes(state.settings)
+        self._admit(services, scope, None if key_in_body else keys.check_write(header_key))
+        limit = dialect.max_body_bytes(services.settings)
         body = await dialect.read(scope, await read_limited(scope, receive, limit), limit)
         if key_in_body:
             keys.check_write(dialect.body_key(scope, body))
         received_at = datetime.now(UTC)
         events = dialect.events(body, received_at)
         # Events of a type an analytics module added must have the properties it expects.
-        errors = state.modules.check_events(events, lambda n: dialect.properties_loc(body, n))
+        errors = services.modules.check_events(events, lambda n: dialect.properties_loc(body, n))
         if errors:
             raise InvalidBody(errors)
-        if state.settings.retention_days:
-            _refuse_expired(events, state.settings.retention_days, dialect, body)
-        if state.settings.redact_pii:
-            await _redact_messages(events, state.settings.redact_pii_region)
-        return await dialect.answer(state.writer, events, received_at)
+        if services.settings.retention_days:
+            _refuse_expired(events, services.settings.retention_days, dialect, body)
+        if services.settings.redact_pii:
+            await _redact_messages(events, services.settings.redact_pii_region)
+        return await dialect.answer(services.writer, events, received_at)
 
     @staticmethod
-    def _admit(state: Any, scope: Scope, key_digest: str | None) -> None:
-        if state.rate_limit is not None:
+    def _admit(services: Services, scope: Scope, key_digest: str | None) -> None:
+        if services.rate_limit is not None:
             client = scope.get("client")
-            state.rate_limit.hit(key_digest, client[0] if client else "unknown")
+            services.rate_limit.hit(key_digest, client[0] if client else "unknown")
 
 
 def _refuse_expired(

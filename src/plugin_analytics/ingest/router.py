@@ -26,6 +26,7 @@ from plugin_analytics.ingest.schemas import (
     ValidEvent,
 )
 from plugin_analytics.ingest.writer import EventWriter
+from plugin_analytics.services import services_of
 
 SUCCESS = b'{"status":"success"}'
 
@@ -44,7 +45,7 @@ class Native(Generic[Body]):
         return settings.max_body_bytes
 
     async def read(self, scope: Scope, raw: bytes, limit: int) -> Body:
-        return parse_json(self._adapter, raw, scope["app"].state.modules.validation_context)
+        return parse_json(self._adapter, raw, services_of(scope["app"]).modules.validation_context)
 
     def body_key(self, scope: Scope, body: Body) -> str | None:
         key = body.get("write_key")  # validated: a str when present

@@ -14,9 +14,9 @@ from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.analytics.schemas import RangeEcho
 from plugin_analytics.analytics.text import question_key, shorten
 from plugin_analytics.db.models import event_table
-from plugin_analytics.db.session import SessionDep, snapshot
+from plugin_analytics.db.session import snapshot
 from plugin_analytics.db.types import from_epoch_us
-from plugin_analytics.dependencies import RANGE_REFUSALS, RangeDep, range_echo
+from plugin_analytics.dependencies import RANGE_REFUSALS, RangeDep, SessionDep, range_echo
 from plugin_analytics.ingest.schemas import Identifier
 from plugin_analytics.modules.interface import Metric, Module, ReportSection, week_before
 

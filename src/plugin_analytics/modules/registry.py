@@ -9,13 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 
 from plugin_analytics.analytics.ranges import DateRange
+from plugin_analytics.dependencies import ServicesDep
 from plugin_analytics.errors import Loc
 from plugin_analytics.ingest.schemas import CHAT_TYPES, EventCreate
 from plugin_analytics.modules.interface import Metric, Module, ReportSection
@@ -155,6 +156,13 @@ def _isolated(
         logger.exception("analytics module %r failed", entry.name)
     else:
         savepoint.commit()
+
+
+def get_modules(services: ServicesDep) -> Modules:
+    return services.modules
+
+
+ModulesDep = Annotated[Modules, Depends(get_modules)]
 
 
 def load_modules() -> Modules:

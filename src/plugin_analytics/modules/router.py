@@ -1,9 +1,9 @@
 """GET /plugins: the installed analytics modules, loaded or not (and why not)."""
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
-from plugin_analytics.modules.registry import LoadedModule, Modules
+from plugin_analytics.modules.registry import LoadedModule, Modules, ModulesDep
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 router = APIRouter(tags=["modules"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
@@ -49,10 +49,9 @@ class InstalledModules(BaseModel):
 
 
 @router.get("/plugins", response_model=InstalledModules)
-def plugins(request: Request) -> InstalledModules:
+def plugins(modules: ModulesDep) -> InstalledModules:
     """Every installed analytics module (entry point group `plugin_analytics.modules`), with
     what it adds; a module that failed to load is listed with its error."""
-    modules: Modules = request.app.state.modules
     return InstalledModules(plugins=[InstalledModule.of(entry) for entry in modules.found])
 
 

@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from plugin_analytics.db.session import EngineDep, SessionDep
-from plugin_analytics.dependencies import IdPath, PageLimit, PageOffset
+from plugin_analytics.dependencies import EngineDep, IdPath, PageLimit, PageOffset, SessionDep
 from plugin_analytics.privacy.audit import entries
 from plugin_analytics.privacy.erasure import erase
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep

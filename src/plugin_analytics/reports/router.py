@@ -3,15 +3,13 @@
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from plugin_analytics.config import Settings
 from plugin_analytics.db.models import report_attempt_table
-from plugin_analytics.db.session import EngineDep, SessionDep
-from plugin_analytics.dependencies import PageLimit, PageOffset
+from plugin_analytics.dependencies import EngineDep, PageLimit, PageOffset, SessionDep, SettingsDep
 from plugin_analytics.errors import refusals
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
@@ -47,11 +45,6 @@ class ReportHistory(BaseModel):
     reports: list[ReportAttempt] = Field(description="Newest first.")
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 @router.post(
     "/reports/weekly",
     response_model=ReportSent,
@@ -63,14 +56,14 @@ def _settings(request: Request) -> Settings:
     ),
 )
 def send_weekly(
-    request: Request,
     engine: EngineDep,
+    settings: SettingsDep,
     force: Annotated[bool, Query(description="Send again even if this week was sent.")] = False,
 ) -> ReportSent:
     """Email the report of the last complete week (Monday to Sunday in REPORT_TIMEZONE) to
     REPORT_RECIPIENTS, once per week whoever asks. SMTP down or refusing: 502, the week stays
     unsent and the schedule retries it."""
-    outcome = send_weekly_report(engine, _settings(request), trigger="manual", force=force)
+    outcome = send_weekly_report(engine, settings, trigger="manual", force=force)
     return ReportSent(
         status=outcome.status,
         week_start=outcome.week.start_date,
@@ -80,9 +73,8 @@ def send_weekly(
 
 
 @router.get("/reports/weekly/preview", response_class=HTMLResponse)
-def preview_weekly(request: Request, engine: EngineDep) -> HTMLResponse:
+def preview_weekly(engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
     """The HTML of the next report (the last complete week), as the email will show it."""
-    settings = _settings(request)
     report = build_week(engine, settings, report_week(settings))
     return HTMLResponse(
         preview_html(report),
