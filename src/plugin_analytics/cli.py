@@ -27,6 +27,7 @@ from plugin_analytics import demo as demo_data
 from plugin_analytics.access.keys import create_key, list_keys, revoke_key
 from plugin_analytics.config import Settings, SettingsError, get_settings
 from plugin_analytics.db.engine import build_engine
+from plugin_analytics.db.session import write_transaction
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports import stream as exports
 from plugin_analytics.exports.formats import Format
@@ -322,7 +323,7 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label, e.g. the site it is for.")] = "",
 ) -> None:
     """Make a key and print it once; only its digest is stored."""
-    with _database() as engine, engine.begin() as connection:
+    with _database() as engine, write_transaction(engine) as connection:
         new = create_key(connection, kind.value, name.strip()[:100])
     console.print(f"Created {new.kind} key {new.id}. It is shown only this once:")
     console.print(new.key, markup=False, highlight=False, soft_wrap=True)
@@ -337,7 +338,7 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="The key's id (see `keys list`) or the key itself.")],
 ) -> None:
     """Revoke a key: every worker refuses it within 5 seconds."""
-    with _database() as engine, engine.begin() as connection:
+    with _database() as engine, write_transaction(engine) as connection:
         revoked = revoke_key(connection, key.strip())
     if revoked is None:
         console.print("[red]No such key.[/red]")

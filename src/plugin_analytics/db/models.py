@@ -32,6 +32,9 @@ SQLModel.metadata.naming_convention = {
 metadata: MetaData = SQLModel.metadata
 
 ID_LENGTH = 256
+# The chat event types: what the plugin sends, and what makes a user or a session active in the
+# rollups. Every other event type (an SDK's page, a module's feedback) is stored as it came.
+CHAT_EVENT_TYPES = ("message", "cta_click")
 
 
 class Event(SQLModel, table=True):

@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import event_table, user_profile_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
+from plugin_analytics.db.upsert import insert_or_skip
 from plugin_analytics.derived.rollups import KEY_CHUNK
 
 TRAIT_OPS = ("$set_once", "$set", "$unset")
@@ -107,12 +106,9 @@ def _locked(connection: Connection, user_id: str) -> Any:
     """The user's profile row, created empty if missing, locked until the transaction ends
     (PostgreSQL; the writer holds SQLite's only write lock anyway)."""
     values = {"user_id": user_id, "traits": {}, "updated_at": datetime.now(UTC)}
-    if connection.dialect.name == "postgresql":
-        connection.execute(pg_insert(user_profile_table).values(values).on_conflict_do_nothing())
-    else:
-        connection.execute(
-            sqlite_insert(user_profile_table).values(values).on_conflict_do_nothing()
-        )
+    connection.execute(
+        insert_or_skip(connection, user_profile_table).values(values).on_conflict_do_nothing()
+    )
     return connection.execute(
         select(user_profile_table).where(user_profile_table.c.user_id == user_id).with_for_update()
     ).one()

@@ -9,10 +9,10 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from plugin_analytics.db.models import report_attempt_table, report_table
+from plugin_analytics.db.session import write_transaction
+from plugin_analytics.db.upsert import insert_or_skip
 
 LEASE = timedelta(minutes=5)
 FIRST_RETRY = timedelta(minutes=1)
@@ -55,7 +55,7 @@ def claim_week(
     """Claim `week_start` for sending for `lease`, or say why not (one transaction: exactly one
     winner)."""
     token = secrets.token_hex(16)
-    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+    with write_transaction(engine) as connection:
         if not _insert_claim(connection, week_start, token, now + lease):
             claimable = [
                 and_(report_table.c.status == "sending", report_table.c.lease_until < now),
@@ -116,9 +116,8 @@ def _close_abandoned_attempts(connection: Connection, week_start: date, now: dat
 def _insert_claim(
     connection: Connection, week_start: date, token: str, lease_until: datetime
 ) -> bool:
-    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
     inserted = connection.execute(
-        dialect_insert(report_table)
+        insert_or_skip(connection, report_table)
         .values(
             week_start=week_start,
             status="sending",
@@ -170,7 +169,7 @@ def finish(
     """Record the outcome: sent (error None; `note` says which recipients the server refused)
     or failed, with the time the schedule may retry. A failed resend of a week that was sent
     leaves it sent. Returns the week's new status (None: the claim was taken over)."""
-    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+    with write_transaction(engine) as connection:
         mine = and_(
             report_table.c.week_start == claim.week_start,
             report_table.c.claim_token == claim.token,
