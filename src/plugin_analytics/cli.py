@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -30,7 +30,6 @@ from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports import stream as exports
-from plugin_analytics.exports.formats import Format
 from plugin_analytics.modules.registry import load_modules
 from plugin_analytics.privacy.retention import apply_retention, retention_cut
 from plugin_analytics.reports.render import preview_html
@@ -222,7 +221,7 @@ def export(
             console.print(f"[red]{exc.detail}[/red]")
             raise typer.Exit(2) from None
         spec = exports.ExportSpec(
-            cast(Format, output.value),
+            output.value,
             gzip=out.name.endswith(".gz"),
             escape_formulas=escape_formulas,
         )

@@ -72,8 +72,9 @@ class OpenAIBackend:
 
 def _said(exc: openai.APIStatusError) -> str:
     body = exc.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"][:200]
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, str):
+        return message[:200]
     return exc.message[:200]
 
 

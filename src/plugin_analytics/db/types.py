@@ -48,4 +48,5 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if dialect.name == "sqlite":
             return from_epoch_us(value)
-        return value.astimezone(UTC)
+        aware: datetime = value.astimezone(UTC)
+        return aware

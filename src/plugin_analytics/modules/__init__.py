@@ -13,6 +13,7 @@ This package's top level is what modules import: names imported from here stay.
 from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.analytics.schemas import RangeEcho
 from plugin_analytics.analytics.text import question_key, shorten
+from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import snapshot
 from plugin_analytics.db.types import from_epoch_us
@@ -30,6 +31,7 @@ __all__ = [
     "RangeEcho",
     "ReportSection",
     "SessionDep",
+    "chunked",
     "event_table",
     "from_epoch_us",
     "question_key",

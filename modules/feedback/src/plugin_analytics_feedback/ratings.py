@@ -8,7 +8,14 @@ from pydantic import StringConstraints, TypeAdapter, ValidationError
 from sqlalchemy import Connection, literal_column, select
 from typing_extensions import TypedDict
 
-from plugin_analytics.modules import DateRange, Identifier, event_table, from_epoch_us, question_key
+from plugin_analytics.modules import (
+    DateRange,
+    Identifier,
+    chunked,
+    event_table,
+    from_epoch_us,
+    question_key,
+)
 
 LOOKUP_CHUNK = 500
 MAX_COMMENT_CHARS = 2000
@@ -96,9 +103,9 @@ def answers(connection: Connection, message_ids: Iterable[str]) -> dict[str, Ans
     event = event_table
     wanted = sorted(set(message_ids))
     found: dict[str, Answer] = {}
-    for start in range(0, len(wanted), LOOKUP_CHUNK):
+    for chunk in chunked(wanted, LOOKUP_CHUNK):
         query = select(event.c.event_id, event.c.message, event.c.model, event.c.session_id).where(
-            event.c.event_id.in_(wanted[start : start + LOOKUP_CHUNK]),
+            event.c.event_id.in_(chunk),
             event.c.event_type == "message",
             event.c.role == "assistant",
         )
