@@ -89,8 +89,8 @@ class ServerProcess:
         if self._stderr:
             # pytest shows what a test printed only when it fails: then the server's log helps.
             self._stderr.seek(0)
-            print(f"--- log of the server on port {self.port} ---")
-            print(self._stderr.read().decode(errors="replace"))
+            sys.stdout.write(f"--- log of the server on port {self.port} ---\n")
+            sys.stdout.write(self._stderr.read().decode(errors="replace") + "\n")
             self._stderr.close()
         self._process = None
 

@@ -18,7 +18,9 @@ def test_init_creates_a_key_once(tmp_path: Path) -> None:
     first = runner.invoke(app, ["init", "--env-file", str(env_file)])
     assert first.exit_code == 0, first.output
     key = dotenv_values(env_file)["ADMIN_API_KEY"]
-    assert key and len(key) >= 32 and key in first.output
+    assert key
+    assert len(key) >= 32
+    assert key in first.output
     assert env_file.stat().st_mode & 0o077 == 0  # readable by its owner only
     second = runner.invoke(app, ["init", "--env-file", str(env_file)])
     assert second.exit_code == 0

@@ -26,7 +26,8 @@ def test_contract_defaults() -> None:
     assert settings.report_timezone == "UTC"
     assert settings.scheduler_enabled is True
     assert settings.admin_api_key is None
-    assert settings.write_keys == [] and settings.report_recipients == []
+    assert settings.write_keys == []
+    assert settings.report_recipients == []
 
 
 def test_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

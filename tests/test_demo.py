@@ -59,12 +59,15 @@ def test_demo_fills_the_window_with_conversations_and_exact_rollups(database_url
     events = stored_events(database_url)
     assert len(events) == EVENTS
     times = [event["occurred_at"] for event in events]
-    assert from_epoch_us(plan.start_us) <= min(times) and max(times) < END
+    assert from_epoch_us(plan.start_us) <= min(times)
+    assert max(times) < END
     assert len({time.date() for time in times}) >= DAYS  # spread over the whole window
     kinds = Counter((event["event_type"], event["role"]) for event in events)
-    assert kinds[("message", "user")] > 0 and kinds[("message", "assistant")] > 0
+    assert kinds[("message", "user")] > 0
+    assert kinds[("message", "assistant")] > 0
     clicks = [event for event in events if event["event_type"] == "cta_click"]
-    assert clicks and all(click["cta_id"] for click in clicks)
+    assert clicks
+    assert all(click["cta_id"] for click in clicks)
     sessions = {event["session_id"] for event in events}
     assert EVENTS / 100 <= len(sessions) <= EVENTS / 25
     assert len({event["user_id"] for event in events}) <= plan.users
@@ -161,10 +164,12 @@ def test_demo_command_refuses_an_unmigrated_database(
     database_env(tmp_path / "missing.db")
     result = CliRunner().invoke(cli, ["demo", "--events", "100"])
     assert result.exit_code == 2
-    assert "not migrated" in result.output and "plugin-analytics migrate" in result.output
+    assert "not migrated" in result.output
+    assert "plugin-analytics migrate" in result.output
     assert not (tmp_path / "missing.db").exists()
 
     url = database_env(tmp_path / "old.db")
     migrate(url, "0001")
     result = CliRunner().invoke(cli, ["demo", "--events", "100"])
-    assert result.exit_code == 2 and "at 0001" in result.output
+    assert result.exit_code == 2
+    assert "at 0001" in result.output

@@ -56,12 +56,14 @@ def test_create_shows_the_key_once_and_stores_only_its_digest(
     [row] = key_rows(database_url)
     assert (row["kind"], row["name"], row["revoked_at"]) == ("write", "shop.example", None)
     assert row["digest"] == hashlib.sha256(key.encode()).hexdigest()
-    assert key.startswith(row["prefix"]) and len(row["prefix"]) <= len("pa_write_") + 6
+    assert key.startswith(row["prefix"])
+    assert len(row["prefix"]) <= len("pa_write_") + 6
     assert key not in database_dump(database_url)
     assert key.removeprefix("pa_write_") not in database_dump(database_url)
     [entry] = audit_entries(database_url)
     assert (entry["action"], entry["rows"]) == ("key_created", 1)
-    assert entry["detail"]["key_id"] == row["id"] and entry["detail"]["kind"] == "write"
+    assert entry["detail"]["key_id"] == row["id"]
+    assert entry["detail"]["kind"] == "write"
     assert row["prefix"][len("pa_write_") :] not in repr(entry)  # not even part of the key
 
 
@@ -96,7 +98,8 @@ def test_revoke_by_id_or_by_key(keys: Keys, database_url: str) -> None:
     for target in (first_id, f" {by_key} "):
         result = keys("revoke", target)
         assert result.exit_code == 0, result.output
-        assert "Revoked write key" in result.output and not KEY.search(result.output)
+        assert "Revoked write key" in result.output
+        assert not KEY.search(result.output)
     rows = key_rows(database_url)
     assert [row["revoked_at"] is not None for row in rows] == [True, True, False]
     revoked = [entry for entry in audit_entries(database_url) if entry["action"] == "key_revoked"]

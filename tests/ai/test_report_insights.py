@@ -81,7 +81,8 @@ def insight_of(message: EmailMessage) -> tuple[str, str]:
     lines = text.splitlines()
     section = lines[lines.index(f"{SECTION}:") + 1 : lines.index("What users opened with:")]
     *wrapped, note_line = [line for line in section if line.strip()]
-    assert note_line.startswith("(") and note_line.endswith(")"), section
+    assert note_line.startswith("("), section
+    assert note_line.endswith(")"), section
     paragraph, note = " ".join(" ".join(wrapped).split()), note_line[1:-1]
     shown = re.search(rf"{SECTION}</h2>\s*<p[^>]*>(.*?)</p>\s*<p[^>]*>(.*?)</p>", page, re.DOTALL)
     assert shown, page
@@ -104,7 +105,8 @@ async def test_report_holds_the_models_paragraph(
 
     assert insight_of(message) == (written, f"Written by {MODEL} from this week's messages.")
     page = message_parts(message)["html"].get_content()
-    assert "&lt;b&gt;two&lt;/b&gt;" in page and "<b>two</b>" not in page
+    assert "&lt;b&gt;two&lt;/b&gt;" in page
+    assert "<b>two</b>" not in page
     monday = report_monday()
     [request] = openai_server.requests
     assert request.headers["authorization"] == f"Bearer {API_KEY}"

@@ -68,7 +68,8 @@ async def post_event(client: httpx.AsyncClient, event_id: str) -> int:
 
 def assert_unavailable(response: httpx.Response) -> None:
     assert response.status_code == 503, response.text
-    assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+    assert isinstance(response.json()["detail"], str)
+    assert response.json()["detail"]
 
 
 async def until_ok(client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> None:

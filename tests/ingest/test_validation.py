@@ -28,7 +28,8 @@ def assert_invalid(response: httpx.Response, loc: list[Any], msg: str, kind: str
     """A 422 whose detail is FastAPI's list of {loc, msg, type}, one entry naming `loc`."""
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
-    assert isinstance(detail, list) and detail
+    assert isinstance(detail, list)
+    assert detail
     assert all(set(error) == {"loc", "msg", "type"} for error in detail)
     [error] = [error for error in detail if error["loc"] == loc]
     assert msg in error["msg"]

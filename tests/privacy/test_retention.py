@@ -64,7 +64,8 @@ async def test_retention_deletes_old_events_and_records_it(
         engine.dispose()
     assert [row["event_id"] for row in stored_events(database_url)] == ["e-3"]
     (entry,) = await audit(client)  # the run that deleted nothing is not recorded
-    assert entry["action"] == "retention" and entry["rows"] == 2
+    assert entry["action"] == "retention"
+    assert entry["rows"] == 2
     assert entry["detail"] == {
         "retention_days": 30,
         "before": retention_cut(30).isoformat(),
@@ -130,11 +131,13 @@ async def test_erasure_is_audited_without_the_user(client: httpx.AsyncClient) ->
         assert (await client.delete(f"/users/{secret}", headers=ADMIN)).status_code == 200
     again, first = await audit(client)
     assert first["action"] == again["action"] == "user_erased"
-    assert first["rows"] == 2 and again["rows"] == 0
+    assert first["rows"] == 2
+    assert again["rows"] == 0
     assert first["detail"] == {"events": 2, "rollup_periods": 3, "sessions_forgotten": 1}
     assert datetime.fromisoformat(first["at"]) <= datetime.fromisoformat(again["at"])
     listing = (await client.get("/audit", headers=ADMIN)).text
-    assert "erin" not in listing and "s-erin" not in listing
+    assert "erin" not in listing
+    assert "s-erin" not in listing
 
 
 async def test_the_audit_log_needs_the_admin_key(client: httpx.AsyncClient) -> None:
