@@ -4,7 +4,8 @@ Ingestion is the hot path, so its routes are plain ASGI endpoints: the body is r
 validated from raw bytes, with none of FastAPI's per-request dependency solving or response
 serialisation. A `Dialect` says how one wire format is read and answered; the endpoint does the
 rest the same way for all of them: the write key, the rate limit, the size limit, RETENTION_DAYS,
-REDACT_PII, and storing the events before answering.
+REDACT_PII, and storing the events before answering. Only the endpoint stores: a dialect formats
+the answer to a write that has already succeeded, so none can acknowledge events it never stored.
 """
 
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.body import InvalidBody, read_limited
 from plugin_analytics.ingest.redact import might_hold_pii, redact
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.writer import EventWriter
+from plugin_analytics.ingest.writer import WriteResult
 from plugin_analytics.privacy.retention import oldest_accepted
 from plugin_analytics.services import Services, services_of
 
@@ -59,10 +60,8 @@ class Dialect(Protocol[Body]):
         """Where the `index`th event's properties were given."""
         ...
 
-    async def answer(
-        self, writer: EventWriter, events: list[EventCreate], received_at: datetime
-    ) -> bytes:
-        """Store the events and say so, as JSON."""
+    def success(self, result: WriteResult, events: list[EventCreate]) -> bytes:
+        """The JSON answer once `events` are stored, as `result` counts them."""
         ...
 
     def refusal(self, exc: APIError) -> Response:
@@ -116,7 +115,8 @@ class IngestEndpoint(Generic[Body]):
             _refuse_expired(events, services.settings.retention_days, dialect, body)
         if services.settings.redact_pii:
             await _redact_messages(events, services.settings.redact_pii_region)
-        return await dialect.answer(services.writer, events, received_at)
+        result = await services.writer.write(events, received_at)
+        return dialect.success(result, events)
 
     @staticmethod
     def _admit(services: Services, scope: Scope, key_digest: str | None) -> None:

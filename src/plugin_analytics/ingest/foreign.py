@@ -7,8 +7,9 @@ have no session (session_id ""); they are stored and shown, and not counted as c
 """
 
 import json
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NotRequired, cast
+from typing import Annotated, Any, ClassVar, Literal, NotRequired, cast
 
 from anyio import to_thread
 from pydantic import (
@@ -19,6 +20,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_core import from_json
+from starlette.responses import JSONResponse
 from typing_extensions import TypedDict
 
 from plugin_analytics.errors import RETRY_AFTER, APIError, BadRequest, Loc
@@ -39,6 +41,7 @@ from plugin_analytics.ingest.schemas import (
     not_far_future,
     usage_on_replies,
 )
+from plugin_analytics.ingest.writer import WriteResult
 
 ON_LOOP_JSON_BYTES = 256 * 1024  # parsing more could hold the event loop for milliseconds
 CHAT = ("message", "cta_click")
@@ -244,6 +247,28 @@ def take_session(
         properties.pop(name, None)  # null: no session
     event["session_id"] = ""
     origin["session_id"] = [*where, names[0]]
+
+
+class ForeignAnswers(ABC):
+    """How an SDK's format answers: on success, the same body (`SUCCESS`) whatever was stored;
+    on a refusal, its own error body, with the status codes its SDKs tell apart
+    (`KEPT_STATUSES`, and server errors) and 400 for any other fault of the request."""
+
+    SUCCESS: ClassVar[bytes]
+    KEPT_STATUSES: ClassVar[tuple[int, ...]]
+
+    def success(self, result: WriteResult, events: list[EventCreate]) -> bytes:
+        return self.SUCCESS
+
+    def refusal(self, exc: APIError) -> JSONResponse:
+        status = exc.status_code
+        if status not in self.KEPT_STATUSES and status < 499:
+            status = 400
+        return JSONResponse(self.error_body(exc, status), status_code=status, headers=exc.headers)
+
+    @abstractmethod
+    def error_body(self, exc: APIError, status: int) -> dict[str, Any]:
+        """The SDK's error body for `exc`, answered with `status`."""
 
 
 def invalid(loc: Loc, msg: str) -> APIError:

@@ -23,7 +23,6 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
-from starlette.responses import JSONResponse
 from starlette.types import Scope
 
 from plugin_analytics.config import Settings
@@ -31,6 +30,7 @@ from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body, query_value
 from plugin_analytics.ingest.foreign import (
     CHAT,
+    ForeignAnswers,
     Mapper,
     in_words,
     invalid,
@@ -41,12 +41,10 @@ from plugin_analytics.ingest.foreign import (
     take_session,
 )
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.writer import EventWriter
 
 MAX_BODY_BYTES = 20 * 1024 * 1024  # PostHog's own limit: its SDKs send batches up to ~6 MiB
 MAX_EVENT_BYTES = 1024 * 1024
 MAX_BATCH_EVENTS = 10_000
-SUCCESS = b'{"status":1}'
 KEY_FIELDS = ("api_key", "token", "$token")
 TRAIT_FIELDS = ("$set", "$set_once", "$unset")
 MAX_OFFSET_MS = 366 * 24 * 3600 * 1000
@@ -72,8 +70,11 @@ class PostHogBody:
         return [index] if self.shape == "list" else []
 
 
-class PostHog:
+class PostHog(ForeignAnswers):
     """PostHog's capture endpoints: one event, a list of events, or {"batch": [...]}."""
+
+    SUCCESS = b'{"status":1}'
+    KEPT_STATUSES = (401, 403, 413, 429)
 
     def max_body_bytes(self, settings: Settings) -> int:
         return MAX_BODY_BYTES
@@ -132,16 +133,7 @@ class PostHog:
     def properties_loc(self, body: PostHogBody, index: int) -> Loc:
         return [*body.loc(index), "properties"]
 
-    async def answer(
-        self, writer: EventWriter, events: list[EventCreate], received_at: datetime
-    ) -> bytes:
-        await writer.write(events, received_at)
-        return SUCCESS
-
-    def refusal(self, exc: APIError) -> JSONResponse:
-        status = exc.status_code
-        if status not in (401, 403, 413, 429) and status < 499:
-            status = 400
+    def error_body(self, exc: APIError, status: int) -> dict[str, Any]:
         kind = {401: "authentication_error", 403: "authentication_error", 429: "throttled_error"}
         payload: dict[str, Any] = {
             "type": kind.get(status, "validation_error" if status < 500 else "server_error"),
@@ -150,7 +142,7 @@ class PostHog:
         }
         if not isinstance(exc.detail, str):
             payload["errors"] = exc.detail
-        return JSONResponse(payload, status_code=status, headers=exc.headers)
+        return payload
 
 
 _CODES = {

@@ -25,7 +25,7 @@ from plugin_analytics.ingest.schemas import (
     IngestStatus,
     ValidEvent,
 )
-from plugin_analytics.ingest.writer import EventWriter
+from plugin_analytics.ingest.writer import WriteResult
 from plugin_analytics.services import services_of
 
 SUCCESS = b'{"status":"success"}'
@@ -63,10 +63,7 @@ class Native(Generic[Body]):
     def _event_loc(self, index: int) -> Loc:
         return ["body", "events", index] if self._batch else ["body"]
 
-    async def answer(
-        self, writer: EventWriter, events: list[EventCreate], received_at: datetime
-    ) -> bytes:
-        result = await writer.write(events, received_at)
+    def success(self, result: WriteResult, events: list[EventCreate]) -> bytes:
         if not self._batch:
             return SUCCESS
         status = BatchStatus(received=len(events), new=result.new, duplicates=result.duplicates)

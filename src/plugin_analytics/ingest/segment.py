@@ -24,7 +24,6 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
-from starlette.responses import JSONResponse
 from starlette.types import Scope
 
 from plugin_analytics.config import Settings
@@ -32,6 +31,7 @@ from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body
 from plugin_analytics.ingest.foreign import (
     CHAT,
+    ForeignAnswers,
     Mapper,
     in_words,
     invalid,
@@ -42,7 +42,6 @@ from plugin_analytics.ingest.foreign import (
     take_session,
 )
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.writer import EventWriter
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -50,7 +49,6 @@ MAX_BATCH_EVENTS = 2500
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
 REQUIRED = {"track": "event", "group": "groupId", "alias": "previousId"}
 OBJECTS = {"traits": dict, "context": dict}  # fields that must hold a JSON object
-SUCCESS = b'{"success":true}'
 # Segment answers 400 for every fault of the request, a body too large included.
 CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 429: "rate_limited"}
 
@@ -64,8 +62,11 @@ class SegmentBody:
         self.document, self.messages, self.batch, self.size = document, messages, batch, size
 
 
-class Segment:
+class Segment(ForeignAnswers):
     """One of Segment's endpoints: a single message of `kind` (its type), or a batch."""
+
+    SUCCESS = b'{"success":true}'
+    KEPT_STATUSES = (401, 403, 429)
 
     def __init__(self, kind: str) -> None:
         self._kind = kind
@@ -132,26 +133,13 @@ class Segment:
     def _message_loc(body: SegmentBody, index: int) -> Loc:
         return ["batch", index] if body.batch else []
 
-    async def answer(
-        self, writer: EventWriter, events: list[EventCreate], received_at: datetime
-    ) -> bytes:
-        await writer.write(events, received_at)
-        return SUCCESS
-
-    def refusal(self, exc: APIError) -> JSONResponse:
-        status = exc.status_code
-        if status not in (401, 403, 429) and status < 499:
-            status = 400
-        return JSONResponse(
-            {
-                "success": False,
-                "code": CODES.get(status, "unavailable"),
-                "message": in_words(exc.detail),
-                "detail": exc.detail,
-            },
-            status_code=status,
-            headers=exc.headers,
-        )
+    def error_body(self, exc: APIError, status: int) -> dict[str, Any]:
+        return {
+            "success": False,
+            "code": CODES.get(status, "unavailable"),
+            "message": in_words(exc.detail),
+            "detail": exc.detail,
+        }
 
 
 def _map(
