@@ -29,6 +29,13 @@ from plugin_analytics.privacy.retention import oldest_accepted
 from plugin_analytics.services import Services, services_of
 
 REDACT_ON_LOOP_CHARS = 512  # beyond this, masking could hold the event loop for milliseconds
+# How the endpoint refuses a request on any ingestion route, whatever its format (OpenAPI).
+ENDPOINT_REFUSALS = {
+    401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
+    403: "An admin key: ingestion takes a write key",
+    429: "Over INGEST_RATE_LIMIT; nothing was stored",
+    503: "Storage unavailable or overloaded; nothing was stored",
+}
 
 Body = TypeVar("Body")
 
@@ -123,6 +130,12 @@ class IngestEndpoint(Generic[Body]):
         if services.rate_limit is not None:
             client = scope.get("client")
             services.rate_limit.hit(key_digest, client[0] if client else "unknown")
+
+
+def refusal_texts(own: dict[int, str]) -> dict[int, str]:
+    """An ingestion route's refusals by status code: the endpoint's, and its format's `own`
+    (how it answers a bad or too large body)."""
+    return dict(sorted({**ENDPOINT_REFUSALS, **own}.items()))
 
 
 def _refuse_expired(

@@ -28,6 +28,7 @@ from starlette.types import Scope
 from plugin_analytics.config import Settings
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body, query_value
+from plugin_analytics.ingest.endpoint import refusal_texts
 from plugin_analytics.ingest.foreign import (
     CHAT,
     ForeignAnswers,
@@ -263,14 +264,12 @@ class PostHogError(BaseModel):
     )
 
 
-REFUSED = {
-    400: "Malformed JSON or a bad event; nothing was stored",
-    401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
-    403: "An admin key: ingestion takes a write key",
-    413: "An event over 1 MiB or a body over 20 MiB",
-    429: "Over INGEST_RATE_LIMIT; nothing was stored",
-    503: "Storage unavailable or overloaded; nothing was stored",
-}
+REFUSED = refusal_texts(
+    {
+        400: "Malformed JSON or a bad event; nothing was stored",
+        413: "An event over 1 MiB or a body over 20 MiB",
+    }
+)
 
 docs = APIRouter(
     tags=["PostHog"], responses=refusal_docs(PostHogError.model_json_schema(), REFUSED)

@@ -17,7 +17,7 @@ from plugin_analytics.config import Settings
 from plugin_analytics.errors import RETRY_AFTER, APIError, Loc, error_response, refusals
 from plugin_analytics.ingest import posthog, segment
 from plugin_analytics.ingest.body import parse_json
-from plugin_analytics.ingest.endpoint import Dialect, ingest_route
+from plugin_analytics.ingest.endpoint import Dialect, ingest_route, refusal_texts
 from plugin_analytics.ingest.schemas import (
     BatchCreate,
     BatchStatus,
@@ -85,14 +85,12 @@ def routes(cors_origins: list[str]) -> list[Route]:
 
 
 REFUSALS = refusals(
-    {
-        400: "Malformed JSON or headers",
-        401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
-        403: "An admin key: ingestion takes a write key",
-        413: "Body larger than the limit (1 MiB by default)",
-        429: "Over INGEST_RATE_LIMIT; nothing was stored",
-        503: "Storage unavailable or overloaded; nothing was stored",
-    },
+    refusal_texts(
+        {
+            400: "Malformed JSON or headers",
+            413: "Body larger than the limit (1 MiB by default)",
+        }
+    ),
     headers_401={"WWW-Authenticate": {"schema": {"type": "string"}}},
     headers_429=RETRY_AFTER,
     headers_503=RETRY_AFTER,

@@ -29,6 +29,7 @@ from starlette.types import Scope
 from plugin_analytics.config import Settings
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body
+from plugin_analytics.ingest.endpoint import refusal_texts
 from plugin_analytics.ingest.foreign import (
     CHAT,
     ForeignAnswers,
@@ -239,13 +240,9 @@ class SegmentError(BaseModel):
     detail: Any = Field(description="The same, as text or as a list of {loc, msg, type}.")
 
 
-REFUSED = {
-    400: "Malformed JSON, a bad message, or a body over Segment's limits; nothing stored",
-    401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
-    403: "An admin key: ingestion takes a write key",
-    429: "Over INGEST_RATE_LIMIT; nothing was stored",
-    503: "Storage unavailable or overloaded; nothing was stored",
-}
+REFUSED = refusal_texts(
+    {400: "Malformed JSON, a bad message, or a body over Segment's limits; nothing stored"}
+)
 
 docs = APIRouter(
     prefix="/v1",
