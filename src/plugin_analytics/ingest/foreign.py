@@ -23,6 +23,7 @@ from pydantic_core import from_json
 from starlette.responses import JSONResponse
 from typing_extensions import TypedDict
 
+from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.errors import RETRY_AFTER, APIError, BadRequest, Loc
 from plugin_analytics.ingest.body import InvalidBody
 from plugin_analytics.ingest.schemas import (
@@ -44,7 +45,6 @@ from plugin_analytics.ingest.schemas import (
 from plugin_analytics.ingest.writer import WriteResult
 
 ON_LOOP_JSON_BYTES = 256 * 1024  # parsing more could hold the event loop for milliseconds
-CHAT = ("message", "cta_click")
 CHAT_FIELDS = ("message", "role", "cta_id")
 
 
@@ -60,7 +60,7 @@ def _id_text(value: Any) -> Any:
 
 
 def _session_present(event: "MappedEvent") -> "MappedEvent":
-    if event["event_type"] in CHAT and not event["session_id"]:
+    if event["event_type"] in CHAT_EVENT_TYPES and not event["session_id"]:
         raise ValueError(f"a session id is required for a {event['event_type']!r} event")
     return event
 
@@ -201,7 +201,7 @@ class Mapper:
     def chat_complete(self, event: dict[str, Any], origin: dict[str, Loc], prefix: Loc) -> bool:
         """A chat event needs a session, and a message needs its text: refuse it, naming the
         SDK's field, when one is missing."""
-        if event["event_type"] not in CHAT:
+        if event["event_type"] not in CHAT_EVENT_TYPES:
             return True
         complete = True
         if not event["session_id"]:

@@ -26,11 +26,11 @@ from pydantic import BaseModel, Field
 from starlette.types import Scope
 
 from plugin_analytics.config import Settings
+from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body, query_value
 from plugin_analytics.ingest.endpoint import refusal_texts
 from plugin_analytics.ingest.foreign import (
-    CHAT,
     ForeignAnswers,
     Mapper,
     in_words,
@@ -210,7 +210,7 @@ def _map(
         origin["event_id"] = ["uuid"]
     event["timestamp"] = _time(mapper, given, properties, batch_sent_at, received_at, prefix)
     origin["timestamp"] = ["offset" if given.get("offset") is not None else "timestamp"]
-    if event["event_type"] in CHAT:
+    if event["event_type"] in CHAT_EVENT_TYPES:
         take_chat_fields(event, properties, origin, ["properties"])
     take_session(event, properties, ("$session_id", "session_id"), origin, ["properties"])
     event["properties"] = properties or None

@@ -17,6 +17,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
+from plugin_analytics.db.models import CHAT_EVENT_TYPES
+
 MAX_ID_CHARS = 256
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_PROPERTIES_BYTES = 16 * 1024
@@ -123,14 +125,11 @@ Tokens = Annotated[int, Strict(), Field(ge=0, le=MAX_TOKENS)]
 LatencyMs = Annotated[float, Strict(), Field(ge=0, le=MAX_LATENCY_MS)]
 
 
-CHAT_TYPES = ("message", "cta_click")
-
-
 def known_event_type(value: str, info: ValidationInfo) -> str:
     """Ours, or one an installed analytics module accepts (the validation context's
     `event_types`, see modules.py)."""
     extra = info.context.get("event_types", ()) if info.context else ()
-    if value in CHAT_TYPES or value in extra:
+    if value in CHAT_EVENT_TYPES or value in extra:
         return value
     modules = f", or an installed module's: {', '.join(map(repr, sorted(extra)))}" if extra else ""
     raise PydanticCustomError(

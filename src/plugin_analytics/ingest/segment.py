@@ -27,11 +27,11 @@ from pydantic import BaseModel, Field
 from starlette.types import Scope
 
 from plugin_analytics.config import Settings
+from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body
 from plugin_analytics.ingest.endpoint import refusal_texts
 from plugin_analytics.ingest.foreign import (
-    CHAT,
     ForeignAnswers,
     Mapper,
     in_words,
@@ -181,7 +181,7 @@ def _map(
     if kind == "track":
         event["event_type"] = message.get("event")
         origin["event_type"] = ["event"]
-        if event["event_type"] in CHAT:
+        if event["event_type"] in CHAT_EVENT_TYPES:
             take_chat_fields(event, properties, origin, ["properties"])
     else:
         event["event_type"] = kind

@@ -16,9 +16,10 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 
 from plugin_analytics.analytics.ranges import DateRange
+from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.dependencies import ServicesDep
 from plugin_analytics.errors import Loc
-from plugin_analytics.ingest.schemas import CHAT_TYPES, EventCreate
+from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.modules.interface import Metric, Module, ReportSection
 
 logger = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ def _load_one(point: EntryPoint, taken: set[str], taken_types: set[str]) -> Load
         entry.properties = {
             event_type: TypeAdapter(kind) for event_type, kind in module.event_types.items()
         }
-        clash = [t for t in entry.properties if t in CHAT_TYPES or not NAME.match(t)]
+        clash = [t for t in entry.properties if t in CHAT_EVENT_TYPES or not NAME.match(t)]
         if clash:
             entry.error = f"event types {clash} are ours or not lowercase names"
             return entry
