@@ -36,7 +36,7 @@ def bench(name: str, url: str, runs: int) -> None:
     def build() -> int:
         report = build_week(engine, settings, week)
         render(report, daily_csv(report))
-        return int(report.metrics["total_messages"])
+        return sum(int(day.metrics["total_messages"]) for day in report.days)
 
     def count() -> int:
         with engine.connect() as connection:

@@ -10,10 +10,18 @@ import pytest
 
 from plugin_analytics.config import SettingsError, load_settings, mailbox
 from plugin_analytics.db.types import from_epoch_us
-from plugin_analytics.reports.build import Change, last_complete_week, top_questions
+from plugin_analytics.reports.build import (
+    DOWN,
+    FLAT,
+    UP,
+    Change,
+    _change_row,
+    last_complete_week,
+    top_questions,
+)
 from plugin_analytics.reports.claims import backoff
 from plugin_analytics.reports.cron import _weekday_names, cron_trigger
-from plugin_analytics.reports.render import DOWN, FLAT, UP, Email, _change_row, email_message
+from plugin_analytics.reports.render import Email, email_message
 from plugin_analytics.reports.render import week_label as render_week_label
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -12,20 +12,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from plugin_analytics.config import mailbox
-from plugin_analytics.modules.interface import week_before
-from plugin_analytics.reports.build import Change, WeeklyReport
+from plugin_analytics.modules.interface import ReportSection, week_before
+from plugin_analytics.reports.build import DASH, WeeklyReport
 from plugin_analytics.reports.chart import daily_chart
+from plugin_analytics.reports.sections import part_of
 
-LABELS = {
-    "total_messages": "Messages",
-    "unique_users": "Unique users",
-    "sessions": "Sessions",
-    "cta_clicks": "CTA clicks",
-    "conversion_rate": "Conversion rate",
-}
-UP, DOWN, FLAT = "#047857", "#b91c1c", "#6b7280"
 CHART_CID = "daily-chart"
-DASH = "\u2013"  # en dash, for ranges
 
 templates = Environment(
     loader=PackageLoader("plugin_analytics.reports", "templates"),
@@ -84,72 +76,20 @@ def preview_html(report: WeeklyReport) -> str:
 
 
 def _view(report: WeeklyReport) -> dict[str, Any]:
+    """What the templates read: the header's words, and each written section with the name of
+    the part (templates/sections.*) that draws it."""
     week, previous = report.week, week_before(report.week)
-    busiest_hour = None
-    if report.busiest_hour:
-        hour, _ = report.busiest_hour
-        busiest_hour = f"{hour:02d}:00{DASH}{(hour + 1) % 24:02d}:00"
-    busiest = report.busiest_day
     return {
         "report": report,
         "subject": subject(report),
         "week_label": week_label(week.start_date, week.end_date),
         "previous_label": week_label(previous.start_date, previous.end_date),
-        "changes": [_change_row(change) for change in report.changes],
-        "days": [
-            {
-                "label": f"{day.day:%a %d %b}",
-                "messages": day.metrics["total_messages"],
-                "clicks": day.metrics["cta_clicks"],
-            }
-            for day in report.days
+        "sections": [
+            (part_of(section), section)
+            for section in report.sections
+            if isinstance(section, ReportSection)  # not a pending one, never written
         ],
-        "busiest_day": (
-            f"{busiest.day:%A %-d %B} ({busiest.metrics['total_messages']:,} messages)"
-            if busiest
-            else None
-        ),
-        "busiest_hour": busiest_hour,
-        "ctas": [
-            {
-                "name": entry.cta_id if entry.cta_id is not None else "(no cta_id)",
-                "clicks": f"{entry.clicks:,}",
-                "users": f"{len(entry.users):,}",
-                "share": f"{entry.clicks / report.total_clicks:.0%}",
-            }
-            for entry in report.top_ctas
-        ],
-        "questions": report.opening_questions,
-        "insight": _insight_view(report),
-        "sections": report.sections,
     }
-
-
-def _insight_view(report: WeeklyReport) -> dict[str, str] | None:
-    insight = report.insight
-    if insight is None:
-        return None
-    if insight.source == "ai":
-        note = f"Written by {insight.model} from this week's messages."
-    elif insight.fallback_reason:
-        note = f"Built-in summary, because {insight.fallback_reason.rstrip('.')}."
-    else:
-        note = "Built-in summary of the most frequent topics and phrases."
-    return {"paragraph": insight.paragraph, "note": note}
-
-
-def _change_row(change: Change) -> dict[str, str]:
-    is_rate = change.name == "conversion_rate"
-    value = f"{change.current:.1%}" if is_rate else f"{change.current:,}"
-    if is_rate:
-        points = (change.current - change.previous) * 100
-        text, sign = f"{points:+.1f} pts", points
-    elif change.ratio is None:
-        text, sign = ("new" if change.current else "no change"), change.current
-    else:
-        text, sign = f"{change.ratio:+.0%}", change.ratio
-    color = UP if sign > 0 else DOWN if sign < 0 else FLAT
-    return {"label": LABELS[change.name], "value": value, "change": text, "color": color}
 
 
 def email_message(email: Email, *, sender: str, recipients: list[str]) -> EmailMessage:

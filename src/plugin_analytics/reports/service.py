@@ -3,15 +3,14 @@ outcome. Used by POST /reports/weekly, the schedule and `plugin-analytics report
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from plugin_analytics.ai.backend import backend_of, longest_wait_s
-from plugin_analytics.ai.insights import write as write_insight
+from plugin_analytics.ai.backend import longest_wait_s
 from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.config import Settings, mailbox
 from plugin_analytics.db.session import snapshot_options
@@ -74,13 +73,12 @@ def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
 
 
 def build_week(engine: Engine, settings: Settings, week: DateRange) -> WeeklyReport:
-    """The report's data, from one consistent view (PostgreSQL: repeatable read), and then,
-    with the connection back in the pool, the insight paragraph (the AI backend may be slow)."""
+    """The report's sections, from one consistent view (PostgreSQL: repeatable read), and then,
+    with the connection back in the pool, the pending ones (the AI backend may be slow)."""
     options = snapshot_options(engine.dialect.name)
     with engine.connect().execution_options(**options) as connection, connection.begin():
         report = build_report(connection, week, settings.site_name, load_modules())
-    insight = write_insight(report.insight_data, backend_of(settings), settings, "this week")
-    return replace(report, insight=insight)
+    return report.written(settings)
 
 
 def daily_csv(report: WeeklyReport) -> str:
