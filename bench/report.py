@@ -20,6 +20,7 @@ from plugin_analytics.config import load_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.types import from_epoch_us
+from plugin_analytics.modules.registry import load_modules
 from plugin_analytics.reports.render import render
 from plugin_analytics.reports.service import build_week, daily_csv, report_week
 
@@ -32,9 +33,10 @@ def bench(name: str, url: str, runs: int) -> None:
     with engine.connect() as connection:
         last = connection.execute(select(func.max(event_table.c.occurred_at))).scalar_one()
     week = report_week(settings, last + timedelta(microseconds=1))
+    modules = load_modules()
 
     def build() -> int:
-        report = build_week(engine, settings, week)
+        report = build_week(engine, settings, week, modules=modules)
         render(report, daily_csv(report))
         return sum(int(day.metrics["total_messages"]) for day in report.days)
 

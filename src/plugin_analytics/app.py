@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from plugin_analytics import __version__
@@ -56,7 +55,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await writer.start()
         await keys.start()
-        app.state.services = Services(
+        services = Services(
             settings=settings,
             modules=app.state.modules,
             engine=engine,
@@ -64,7 +63,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             keys=keys,
             rate_limit=RateLimit(limit) if limit else None,
         )
-        async with _background_jobs(engine, settings):
+        app.state.services = services
+        async with _background_jobs(services):
             yield
     finally:
         # Each step even if one before it failed: no engine is left with connections open.
@@ -79,12 +79,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def _background_jobs(engine: Engine, settings: Settings) -> AsyncIterator[None]:
+async def _background_jobs(services: Services) -> AsyncIterator[None]:
     """The weekly report and RETENTION_DAYS schedules, where configured."""
-    schedule = _report_schedule(engine, settings)
+    settings = services.settings
+    schedule = _report_schedule(services)
     retention = None
     if settings.retention_days and settings.scheduler_enabled:
-        retention = RetentionSchedule(engine, settings.retention_days)
+        retention = RetentionSchedule(services.engine, settings.retention_days)
         retention.start()
     try:
         yield
@@ -95,7 +96,8 @@ async def _background_jobs(engine: Engine, settings: Settings) -> AsyncIterator[
             retention.stop()
 
 
-def _report_schedule(engine: Engine, settings: Settings) -> ReportSchedule | None:
+def _report_schedule(services: Services) -> ReportSchedule | None:
+    settings = services.settings
     if not settings.scheduler_enabled:
         return None
     if not settings.email_configured:
@@ -106,7 +108,7 @@ def _report_schedule(engine: Engine, settings: Settings) -> ReportSchedule | Non
     except APIError as exc:
         logger.warning("weekly reports are off: %s", exc.detail)
         return None
-    schedule = ReportSchedule(engine, settings)
+    schedule = ReportSchedule(services.engine, settings, services.modules)
     schedule.start()
     return schedule
 

@@ -280,7 +280,9 @@ def report_send(
     """Email the last complete week's report now (once per week, as POST /reports/weekly)."""
     try:
         with _database() as engine:
-            outcome = send_weekly_report(engine, get_settings(), trigger="cli", force=force)
+            outcome = send_weekly_report(
+                engine, get_settings(), modules=load_modules(), trigger="cli", force=force
+            )
     except APIError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
@@ -298,7 +300,7 @@ def report_preview(
     """Write the next report's HTML to a file, to open in a browser. Sends nothing."""
     with _database() as engine:
         settings = get_settings()
-        report = build_week(engine, settings, report_week(settings))
+        report = build_week(engine, settings, report_week(settings), modules=load_modules())
     out.write_text(preview_html(report), encoding="utf-8")
     console.print(
         f"Wrote the report for {report.week.start_date} to {report.week.end_date} to {out}."

@@ -21,6 +21,7 @@ from plugin_analytics.app import create_app
 from plugin_analytics.config import Settings, load_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import report_table
+from plugin_analytics.modules.registry import load_modules
 from plugin_analytics.reports.build import last_complete_week
 from plugin_analytics.reports.claims import Taken, week_status
 from plugin_analytics.reports.schedule import ReportSchedule
@@ -314,7 +315,7 @@ async def test_schedule_retries_a_failed_week_after_its_backoff(
     week = _last_week()
     await _ingest(database_url, week)
     engine = build_engine(database_url)
-    schedule = ReportSchedule(engine, _schedule_settings(database_url, smtp))
+    schedule = ReportSchedule(engine, _schedule_settings(database_url, smtp), load_modules())
     try:
         await anyio.to_thread.run_sync(schedule.send_if_due)
         status = week_status(engine, week.start_date)
@@ -349,9 +350,9 @@ async def test_a_week_is_due_once_its_time_has_passed_and_it_had_events(
         database_url, smtp, report_schedule="0 8 * * 1", report_timezone="Europe/Paris"
     )
     try:
-        schedule = ReportSchedule(engine, _schedule_settings(database_url, smtp))
+        schedule = ReportSchedule(engine, _schedule_settings(database_url, smtp), load_modules())
         # Monday 08:00 in cron's numbering (1 = Monday), Paris time (UTC+1 in March).
-        weekly = ReportSchedule(engine, paris)
+        weekly = ReportSchedule(engine, paris, load_modules())
         assert not weekly.is_due(datetime(2026, 3, 9, 6, 59, tzinfo=UTC))
         assert weekly.is_due(datetime(2026, 3, 9, 7, 0, tzinfo=UTC))
         assert weekly.is_due(datetime(2026, 3, 13, 7, 0, tzinfo=UTC))
@@ -370,7 +371,7 @@ async def test_the_scheduled_job_skips_a_new_installation_and_sends_otherwise(
     """When REPORT_SCHEDULE fires, the week is sent, unless nothing ever happened before it
     ended (a site set up this week gets no report of last week)."""
     engine = build_engine(database_url)
-    schedule = ReportSchedule(engine, _schedule_settings(database_url, smtp))
+    schedule = ReportSchedule(engine, _schedule_settings(database_url, smtp), load_modules())
     try:
         await anyio.to_thread.run_sync(schedule.send_now)
         assert smtp.received == []

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from plugin_analytics.db.models import report_attempt_table
 from plugin_analytics.dependencies import EngineDep, PageLimit, PageOffset, SessionDep, SettingsDep
 from plugin_analytics.errors import refusals
+from plugin_analytics.modules.registry import ModulesDep
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
@@ -58,12 +59,13 @@ class ReportHistory(BaseModel):
 def send_weekly(
     engine: EngineDep,
     settings: SettingsDep,
+    modules: ModulesDep,
     force: Annotated[bool, Query(description="Send again even if this week was sent.")] = False,
 ) -> ReportSent:
     """Email the report of the last complete week (Monday to Sunday in REPORT_TIMEZONE) to
     REPORT_RECIPIENTS, once per week whoever asks. SMTP down or refusing: 502, the week stays
     unsent and the schedule retries it."""
-    outcome = send_weekly_report(engine, settings, trigger="manual", force=force)
+    outcome = send_weekly_report(engine, settings, modules=modules, trigger="manual", force=force)
     return ReportSent(
         status=outcome.status,
         week_start=outcome.week.start_date,
@@ -73,9 +75,9 @@ def send_weekly(
 
 
 @router.get("/reports/weekly/preview", response_class=HTMLResponse)
-def preview_weekly(engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+def preview_weekly(engine: EngineDep, settings: SettingsDep, modules: ModulesDep) -> HTMLResponse:
     """The HTML of the next report (the last complete week), as the email will show it."""
-    report = build_week(engine, settings, report_week(settings))
+    report = build_week(engine, settings, report_week(settings), modules=modules)
     return HTMLResponse(
         preview_html(report),
         headers={"Content-Security-Policy": PREVIEW_POLICY, "Cache-Control": "no-store"},

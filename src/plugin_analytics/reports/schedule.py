@@ -19,6 +19,7 @@ from plugin_analytics.config import Settings
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.types import from_epoch_us
 from plugin_analytics.errors import APIError
+from plugin_analytics.modules.registry import Modules
 from plugin_analytics.reports.claims import week_status
 from plugin_analytics.reports.cron import cron_trigger
 from plugin_analytics.reports.service import report_week, send_weekly_report
@@ -29,8 +30,8 @@ CHECK_INTERVAL = timedelta(minutes=1)
 
 
 class ReportSchedule:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
-        self._engine, self._settings = engine, settings
+    def __init__(self, engine: Engine, settings: Settings, modules: Modules) -> None:
+        self._engine, self._settings, self._modules = engine, settings, modules
         self._tz = ZoneInfo(settings.report_timezone)
         self._trigger = cron_trigger(settings.report_schedule, self._tz)
         self._scheduler = BackgroundScheduler(timezone=self._tz)
@@ -65,7 +66,12 @@ class ReportSchedule:
         try:
             if self._is_due(week, now) if check_due else self._had_events(week):
                 send_weekly_report(
-                    self._engine, self._settings, trigger="schedule", wait=False, now=now
+                    self._engine,
+                    self._settings,
+                    modules=self._modules,
+                    trigger="schedule",
+                    wait=False,
+                    now=now,
                 )
         except APIError as exc:
             logger.warning("scheduled weekly report: %s", exc.detail)

@@ -16,7 +16,7 @@ from plugin_analytics.config import Settings, mailbox
 from plugin_analytics.db.session import snapshot_options
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports.summary import buckets_csv
-from plugin_analytics.modules.registry import load_modules
+from plugin_analytics.modules.registry import Modules
 from plugin_analytics.reports.build import WeeklyReport, build_report, last_complete_week
 from plugin_analytics.reports.claims import (
     LEASE,
@@ -72,12 +72,14 @@ def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
     return last_complete_week(now or datetime.now(UTC), ZoneInfo(settings.report_timezone))
 
 
-def build_week(engine: Engine, settings: Settings, week: DateRange) -> WeeklyReport:
+def build_week(
+    engine: Engine, settings: Settings, week: DateRange, *, modules: Modules
+) -> WeeklyReport:
     """The report's sections, from one consistent view (PostgreSQL: repeatable read), and then,
     with the connection back in the pool, the pending ones (the AI backend may be slow)."""
     options = snapshot_options(engine.dialect.name)
     with engine.connect().execution_options(**options) as connection, connection.begin():
-        report = build_report(connection, week, settings.site_name, load_modules())
+        report = build_report(connection, week, settings.site_name, modules)
     return report.written(settings)
 
 
@@ -103,6 +105,7 @@ def send_weekly_report(
     engine: Engine,
     settings: Settings,
     *,
+    modules: Modules,
     trigger: Trigger,
     force: bool = False,
     now: datetime | None = None,
@@ -132,13 +135,15 @@ def send_weekly_report(
                 "already_sent" if claim.status == "sent" else "not_sent", week, recipients
             )
         return _outcome_of_other_sender(engine, week, claim, recipients)
-    _deliver(engine, settings, week, claim)
+    _deliver(engine, settings, modules, week, claim)
     return Outcome("report_sent", week, recipients)
 
 
-def _deliver(engine: Engine, settings: Settings, week: DateRange, claim: Claim) -> None:
+def _deliver(
+    engine: Engine, settings: Settings, modules: Modules, week: DateRange, claim: Claim
+) -> None:
     try:
-        report = build_week(engine, settings, week)
+        report = build_week(engine, settings, week, modules=modules)
         message = email_message(
             render(report, daily_csv(report)),
             sender=sender_of(settings),
