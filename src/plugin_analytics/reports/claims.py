@@ -39,7 +39,7 @@ class Taken:
 def backoff(attempts: int) -> timedelta:
     """1, 2, 4 ... minutes after each failure, at most an hour."""
     doublings = min(max(attempts - 1, 0), 6)  # 2**6 minutes is past the cap already
-    return min(FIRST_RETRY * 2**doublings, LAST_RETRY)
+    return min(FIRST_RETRY * (1 << doublings), LAST_RETRY)
 
 
 def claim_week(
