@@ -253,7 +253,11 @@ def test_a_failed_send_backs_off_for_the_schedule_only(engine: Engine) -> None:
     finish(engine, fifth, now=_now(), error="w")
     assert _report(engine)["attempts"] == 5
     assert week_status(engine, WEEK) == Taken("sent")  # a failed resend: still sent
+    _check_every_attempt_recorded(engine)
 
+
+def _check_every_attempt_recorded(engine: Engine) -> None:
+    """The five attempts of the test above, each with its trigger, outcome and times."""
     history = [
         (a["week_start"], a["trigger"], a["forced"], a["status"], a["error"])
         for a in _attempts(engine)

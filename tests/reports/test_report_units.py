@@ -223,8 +223,8 @@ def fires(expression: str, tz: ZoneInfo, after: datetime, count: int) -> list[da
 WEDNESDAY_NOON = datetime(2026, 11, 18, 12, 0, tzinfo=PARIS)
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ Every email is counted by a real SMTP server; nothing is mocked."""
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,12 @@ async def _ingest(database_url: str, week: DateRange) -> None:
 
 
 def _server(
-    database_url: str, smtp: SmtpServer, ca_file: Path, *, workers: int = 1, **env: str
+    database_url: str,
+    smtp: SmtpServer,
+    ca_file: Path,
+    env: Mapping[str, str],
+    *,
+    workers: int = 1,
 ) -> ServerProcess:
     return ServerProcess(
         database_url,
@@ -132,6 +137,10 @@ def _check_email(smtp: SmtpServer) -> None:
     assert email.message["To"]
 
 
+async def _start(server: ServerProcess) -> None:
+    await anyio.to_thread.run_sync(server.start)
+
+
 async def _ask_while_starting(server: ServerProcess, askers: int) -> list[httpx.Response]:
     """POST /reports/weekly from `askers` clients (each its own connection, so the workers
     share them) while the server starts; each retries until the server listens."""
@@ -148,7 +157,7 @@ async def _ask_while_starting(server: ServerProcess, askers: int) -> list[httpx.
                         await anyio.sleep(0.02)
 
     async with anyio.create_task_group() as group:
-        group.start_soon(anyio.to_thread.run_sync, server.start)
+        group.start_soon(_start, server)
         for _ in range(askers):
             group.start_soon(ask)
     return answers
@@ -163,9 +172,8 @@ async def test_sent_exactly_once_by_three_workers_and_twelve_askers(
         database_url,
         smtp,
         ca_file,
+        {"SCHEDULER_ENABLED": "true", "REPORT_SCHEDULE": EVERY_MINUTE},
         workers=WORKERS,
-        SCHEDULER_ENABLED="true",
-        REPORT_SCHEDULE=EVERY_MINUTE,
     )
     try:
         # Every worker's schedule checks the (due) week as it starts, while the askers knock.
@@ -213,13 +221,13 @@ async def test_a_missed_week_is_caught_up_once(
     await _ingest(database_url, week)
     env = {"SCHEDULER_ENABLED": "true", "REPORT_SCHEDULE": _catch_up_schedule(datetime.now(UTC))}
 
-    with _server(database_url, smtp, ca_file, **env) as server:
+    with _server(database_url, smtp, ca_file, env) as server:
         await _wait_for_mail(smtp, 1)
         history = await _history(server)
     _check_email(smtp)
     assert _summary(history) == [(week.start_date.isoformat(), "schedule", "sent")]
 
-    with _server(database_url, smtp, ca_file, **env) as server:
+    with _server(database_url, smtp, ca_file, env) as server:
         await _no_more_mail(smtp, 1)
         assert await _history(server) == history
 
@@ -229,7 +237,7 @@ async def test_scheduler_disabled_sends_nothing(
 ) -> None:
     await _ingest(database_url, _last_week())
     env = {"SCHEDULER_ENABLED": "false", "REPORT_SCHEDULE": EVERY_MINUTE}
-    with _server(database_url, smtp, ca_file, **env) as server:
+    with _server(database_url, smtp, ca_file, env) as server:
         await _no_more_mail(smtp, 0, DISABLED_QUIET_S)
         assert await _history(server) == []
 
@@ -263,7 +271,7 @@ async def test_smtp_down_then_up_sends_once(
     await _ingest(database_url, week)
     env = {"SCHEDULER_ENABLED": "true", "REPORT_SCHEDULE": EVERY_MINUTE}
 
-    with _server(database_url, smtp, ca_file, **env) as server:
+    with _server(database_url, smtp, ca_file, env) as server:
         # The schedule tries as the server starts, and fails.
         assert _summary(await _poll_history(server, 1)) == [(monday, "schedule", "failed")]
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
