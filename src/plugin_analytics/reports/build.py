@@ -1,7 +1,12 @@
 """The weekly report: the last complete week (Monday to Sunday in REPORT_TIMEZONE), read
 through the same queries as the analytics endpoints, as the email's sections. Each built-in
-section is one function of `SECTIONS` (see sections.py for the shape); the installed analytics
-modules' sections follow them."""
+section is one function of `SECTIONS`; the installed analytics modules' sections follow them.
+
+Adding a section: a function `(source: Source) -> ReportSection | None`, placed in SECTIONS
+where the email should show it. It returns a plain `ReportSection` (drawn like a module's), one
+of the richer kinds of sections.py, or a `Pending` for a part that must not hold the
+connection (an AI backend's answer). A new kind also needs its part, a macro of its name in
+templates/sections.html and templates/sections.txt."""
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
