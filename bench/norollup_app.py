@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from plugin_analytics.app import create_app
-from plugin_analytics.derived.rollups import EventFacts, KeyNumbers
+from plugin_analytics.derived.numbering import KeyNumbers
+from plugin_analytics.derived.rollups import EventFacts
 from plugin_analytics.ingest import store, writer
 
 

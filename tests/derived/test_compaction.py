@@ -16,7 +16,9 @@ from plugin_analytics.analytics.queries import activity_in
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import rollup_delta_table, rollup_table
 from plugin_analytics.db.types import to_epoch_us
-from plugin_analytics.derived.rollups import DAY_US, Activity, compact
+from plugin_analytics.derived.activity import Activity
+from plugin_analytics.derived.periods import DAY_US
+from plugin_analytics.derived.rollups import compact
 from plugin_analytics.ingest.writer import EventWriter
 from tests.helpers import event
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, func, literal_column, or_, select
 from plugin_analytics.analytics.ranges import Bucket, DateRange, Pieces, decompose
 from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import (
+    CHAT_EVENT_TYPES,
     event_table,
     rollup_delta_table,
     rollup_table,
@@ -16,16 +17,9 @@ from plugin_analytics.db.models import (
     user_key_table,
 )
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
-from plugin_analytics.derived.rollups import (
-    ACTIVITY,
-    BITMAPS,
-    COUNTS,
-    GRAINS,
-    KEY_CHUNK,
-    Activity,
-    period_start,
-    tally,
-)
+from plugin_analytics.derived.activity import BITMAPS, COUNTS, Activity, tally
+from plugin_analytics.derived.driver import KEY_CHUNK
+from plugin_analytics.derived.periods import GRAINS, period_start
 
 TOP_PRECEDING = 3
 
@@ -111,7 +105,7 @@ def raw_activity(connection: Connection, start_us: int, end_us: int) -> Activity
         .where(
             event_table.c.occurred_at >= from_epoch_us(start_us),
             event_table.c.occurred_at < from_epoch_us(end_us),
-            event_table.c.event_type.in_(ACTIVITY),
+            event_table.c.event_type.in_(CHAT_EVENT_TYPES),
         )
     )
     total = Activity()

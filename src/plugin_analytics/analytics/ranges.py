@@ -7,7 +7,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
-from plugin_analytics.derived.rollups import GRAINS, QUARTER_US
+from plugin_analytics.derived.periods import GRAINS, QUARTER_US, period_start
 from plugin_analytics.errors import BadRequest
 
 Interval = Literal["hour", "day", "week"]
@@ -137,7 +137,7 @@ def decompose(start_us: int, end_us: int) -> Pieces:
     then quarter hours at the ends, and raw events for any part finer than a quarter hour
     (only offsets that are not a multiple of 15 minutes, such as historical local mean time)."""
     pieces = Pieces([], [])
-    inner_start, inner_end = _ceil(start_us, QUARTER_US), _floor(end_us, QUARTER_US)
+    inner_start, inner_end = _ceil(start_us, QUARTER_US), period_start(end_us, QUARTER_US)
     if inner_start >= inner_end:
         pieces.raw.append((start_us, end_us))
         return pieces
@@ -154,7 +154,7 @@ def _cover(periods: list[tuple[str, int]], start: int, end: int, grains: list[st
     if start >= end:
         return
     grain, size = grains[0], GRAINS[grains[0]]
-    first, last = _ceil(start, size), _floor(end, size)
+    first, last = _ceil(start, size), period_start(end, size)
     if first >= last:
         _cover(periods, start, end, grains[1:])
         return
@@ -163,10 +163,6 @@ def _cover(periods: list[tuple[str, int]], start: int, end: int, grains: list[st
     periods.extend((grain, at) for at in range(first, last, size))
     if last < end:
         _cover(periods, last, end, grains[1:])
-
-
-def _floor(at: int, size: int) -> int:
-    return at - at % size
 
 
 def _ceil(at: int, size: int) -> int:

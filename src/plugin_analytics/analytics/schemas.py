@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, PlainSerializer
 
-from plugin_analytics.derived.rollups import Activity
+from plugin_analytics.derived.activity import Activity
 
 
 class Metrics(BaseModel):

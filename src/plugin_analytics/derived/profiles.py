@@ -22,7 +22,7 @@ from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import event_table, user_profile_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 from plugin_analytics.db.upsert import insert_or_skip
-from plugin_analytics.derived.rollups import KEY_CHUNK
+from plugin_analytics.derived.driver import KEY_CHUNK
 
 TRAIT_OPS = ("$set_once", "$set", "$unset")
 # (occurred_at in µs, row id, properties): one event that changes traits.

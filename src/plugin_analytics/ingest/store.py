@@ -16,8 +16,9 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from plugin_analytics.db.batches import chunked
+from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.db.types import to_epoch_us
-from plugin_analytics.derived.rollups import ACTIVITY, KeyNumbers
+from plugin_analytics.derived.numbering import SESSION_KEY, USER_KEY, KeyNumbers
 from plugin_analytics.ingest.ids import new_event_ids
 from plugin_analytics.ingest.schemas import EventCreate
 
@@ -95,8 +96,7 @@ def _numbered_insert(active: Sequence[str]) -> str:
         f"active AS (SELECT user_id, session_id FROM stored WHERE event_type IN ({kinds}))",
     ]
     selects = []
-    keys = (("user_key", "user_id"), ("session_key", "session_id"))
-    for kind, (table, column) in enumerate(keys):
+    for kind, (table, column) in enumerate((USER_KEY, SESSION_KEY)):
         parts.append(
             f"{table}_found AS (SELECT wanted.{column}, found.num "
             f"FROM (SELECT DISTINCT {column} FROM active) AS wanted LEFT JOIN LATERAL "
@@ -184,7 +184,7 @@ class PostgresEventStore:
         return [event for event in params if event[0] in stored], (users, sessions)
 
 
-NUMBERED_INSERT = _numbered_insert(ACTIVITY)
+NUMBERED_INSERT = _numbered_insert(CHAT_EVENT_TYPES)
 
 
 def store_for(dialect_name: str) -> EventStore:

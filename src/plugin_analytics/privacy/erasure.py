@@ -7,23 +7,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
 
-from plugin_analytics.db.models import event_table, session_key_table, user_key_table
+from plugin_analytics.db.models import (
+    CHAT_EVENT_TYPES,
+    event_table,
+    session_key_table,
+    user_key_table,
+)
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 from plugin_analytics.derived import profiles
-from plugin_analytics.derived.rollups import (
-    ACTIVITY,
-    BITMAPS,
-    GRAINS,
-    SESSION_KEY,
-    Activity,
-    RollupSql,
-    compact_all,
-    count,
-    forget_unused_keys,
-    hold_ingestion,
-    period_start,
-)
+from plugin_analytics.derived.activity import BITMAPS, Activity, count
+from plugin_analytics.derived.numbering import SESSION_KEY, forget_unused_keys, hold_ingestion
+from plugin_analytics.derived.periods import GRAINS, period_start
+from plugin_analytics.derived.rollup_sql import RollupSql
+from plugin_analytics.derived.rollups import compact_all
 from plugin_analytics.privacy.audit import record
 
 
@@ -78,7 +75,7 @@ def erase_user(connection: Connection, user_id: str) -> int:
 def _removals(events: Sequence[Any]) -> dict[tuple[str, int], _Removal]:
     removals: dict[tuple[str, int], _Removal] = defaultdict(_Removal)
     for session_id, event_type, role, occurred_at in events:
-        if event_type not in ACTIVITY:
+        if event_type not in CHAT_EVENT_TYPES:
             continue
         at = to_epoch_us(occurred_at)
         for grain, size in GRAINS.items():
@@ -119,7 +116,7 @@ def _session_left(
     types = set(
         connection.execute(
             select(event_table.c.event_type)
-            .where(*in_period, event_table.c.event_type.in_(ACTIVITY))
+            .where(*in_period, event_table.c.event_type.in_(CHAT_EVENT_TYPES))
             .distinct()
         ).scalars()
     )

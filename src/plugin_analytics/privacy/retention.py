@@ -21,13 +21,13 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from plugin_analytics.db.models import event_table, rollup_delta_table, rollup_table
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.derived import profiles
-from plugin_analytics.derived.rollups import (
+from plugin_analytics.derived.numbering import (
     SESSION_KEY,
     USER_KEY,
-    compact_all,
     forget_unused_keys,
     hold_ingestion,
 )
+from plugin_analytics.derived.rollups import compact_all
 from plugin_analytics.privacy.audit import record
 
 logger = logging.getLogger(__name__)
