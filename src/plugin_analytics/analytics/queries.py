@@ -17,7 +17,7 @@ from plugin_analytics.db.models import (
     user_key_table,
 )
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
-from plugin_analytics.derived.activity import BITMAPS, COUNTS, Activity, tally
+from plugin_analytics.derived.activity import MEASURES, Activity, tally
 from plugin_analytics.derived.driver import KEY_CHUNK
 from plugin_analytics.derived.periods import GRAINS, period_start
 
@@ -58,7 +58,7 @@ def rollup_rows(
     for grain, start in wanted:
         by_grain[grain].append(start)
     found: dict[tuple[str, int], Activity] = {}
-    columns = [rollup_table.c[name] for name in (*COUNTS, *BITMAPS)]
+    columns = [rollup_table.c[name] for name in MEASURES]
     for grain, starts in by_grain.items():
         for some in chunked(starts, KEY_CHUNK):
             chunk = [from_epoch_us(at) for at in some]
@@ -80,7 +80,7 @@ def _add_pending_deltas(
     first = min(start for _, start in wanted)
     end = max(start + GRAINS[grain] for grain, start in wanted)
     delta = rollup_delta_table
-    query = select(delta.c.start_at, *(delta.c[name] for name in (*COUNTS, *BITMAPS))).where(
+    query = select(delta.c.start_at, *(delta.c[name] for name in MEASURES)).where(
         delta.c.start_at >= from_epoch_us(first), delta.c.start_at < from_epoch_us(end)
     )
     for row in connection.execute(query):

@@ -14,12 +14,14 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     text,
 )
 from sqlmodel import Field, SQLModel
 
 from plugin_analytics.db.types import BigIntId, JSONDocument, UTCDateTime
+from plugin_analytics.derived.activity import BITMAPS, COUNTERS
 
 # Stable constraint names, so migrations can name what they drop on every database.
 SQLModel.metadata.naming_convention = {
@@ -97,14 +99,6 @@ class SessionKey(SQLModel, table=True):
     session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
 
 
-def _count() -> Any:
-    return Field(sa_column=Column(BigInteger, nullable=False))
-
-
-def _bitmap() -> Any:
-    return Field(sa_column=Column(LargeBinary, nullable=False))
-
-
 class UserProfile(SQLModel, table=True):
     """A user's traits (Segment `identify`, PostHog `$set`), folded from the events that carry
     them in event time order, so it can always be rebuilt from the events that remain."""
@@ -122,38 +116,32 @@ class UserProfile(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
-class Rollup(SQLModel, table=True):
-    """Chat activity in one UTC period (a quarter hour, an hour or a day), kept exact as events
-    arrive and are erased. Sets are roaring bitmaps of UserKey/SessionKey numbers."""
-
-    __tablename__ = "rollup"
-
-    grain: str = Field(sa_column=Column(String(8), primary_key=True))
-    start_at: datetime = Field(sa_column=Column(UTCDateTime, primary_key=True))
-    user_messages: int = _count()
-    assistant_messages: int = _count()
-    cta_clicks: int = _count()
-    users: bytes = _bitmap()
-    sessions: bytes = _bitmap()
-    converted_sessions: bytes = _bitmap()
+def _measure_columns() -> list[Column[Any]]:
+    """A column for each rollup measure (derived/activity.py): the counters, then the bitmaps."""
+    counters = [Column(name, BigInteger, nullable=False) for name in COUNTERS]
+    return [*counters, *(Column(name, LargeBinary, nullable=False) for name in BITMAPS)]
 
 
-class RollupDelta(SQLModel, table=True):
-    """What one ingestion transaction added to one UTC quarter hour, not yet folded into the
-    rollup rows. Ingestion only inserts these, so it never rewrites a rollup row; compaction
-    folds them in a few at a time, and readers add the pending ones to the rows they read."""
-
-    __tablename__ = "rollup_delta"
-    __table_args__ = (Index("ix_rollup_delta_start_at", "start_at"),)
-
-    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
-    start_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    user_messages: int = _count()
-    assistant_messages: int = _count()
-    cta_clicks: int = _count()
-    users: bytes = _bitmap()
-    sessions: bytes = _bitmap()
-    converted_sessions: bytes = _bitmap()
+# Chat activity in one UTC period (a quarter hour, an hour or a day), kept exact as events arrive
+# and are erased. Sets are roaring bitmaps of UserKey/SessionKey numbers.
+rollup_table = Table(
+    "rollup",
+    metadata,
+    Column("grain", String(8), primary_key=True),
+    Column("start_at", UTCDateTime, primary_key=True),
+    *_measure_columns(),
+)
+# What one ingestion transaction added to one UTC quarter hour, not yet folded into the rollup
+# rows. Ingestion only inserts these, so it never rewrites a rollup row; compaction folds them in
+# a few at a time, and readers add the pending ones to the rows they read.
+rollup_delta_table = Table(
+    "rollup_delta",
+    metadata,
+    Column("id", BigIntId, primary_key=True),
+    Column("start_at", UTCDateTime, nullable=False),
+    *_measure_columns(),
+    Index("ix_rollup_delta_start_at", "start_at"),
+)
 
 
 class Report(SQLModel, table=True):
@@ -222,8 +210,6 @@ event_table = Event.__table__  # type: ignore[attr-defined]
 user_key_table = UserKey.__table__  # type: ignore[attr-defined]
 session_key_table = SessionKey.__table__  # type: ignore[attr-defined]
 user_profile_table = UserProfile.__table__  # type: ignore[attr-defined]
-rollup_table = Rollup.__table__  # type: ignore[attr-defined]
-rollup_delta_table = RollupDelta.__table__  # type: ignore[attr-defined]
 report_table = Report.__table__  # type: ignore[attr-defined]
 report_attempt_table = ReportAttempt.__table__  # type: ignore[attr-defined]
 api_key_table = ApiKey.__table__  # type: ignore[attr-defined]

@@ -1,12 +1,15 @@
-"""What a rollup period holds, and what one event adds to it."""
+"""What a rollup period holds, and what one event adds to it.
 
-from dataclasses import dataclass, field
+Activity's fields are the rollup measures, each a column of the rollup tables (db/models.py): the
+counters (int), then the sets of user or session numbers (BitMap, a roaring bitmap). Adding a
+measure is a field here, the rule that counts it (`count` or `tally`), and a migration that adds
+its columns.
+"""
+
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pyroaring import BitMap
-
-COUNTS = ("user_messages", "assistant_messages", "cta_clicks")
-BITMAPS = ("users", "sessions", "converted_sessions")
 
 
 @dataclass
@@ -21,33 +24,45 @@ class Activity:
     converted_sessions: BitMap = field(default_factory=BitMap)
 
     def add(self, other: "Activity") -> None:
-        self.user_messages += other.user_messages
-        self.assistant_messages += other.assistant_messages
-        self.cta_clicks += other.cta_clicks
-        self.users |= other.users
-        self.sessions |= other.sessions
-        self.converted_sessions |= other.converted_sessions
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in BITMAPS:
+            getattr(self, name).update(getattr(other, name))
+
+    def subtract_counts(self, other: "Activity") -> None:
+        """Take `other`'s counts off these (erasure; sets are not subtracted)."""
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) - getattr(other, name))
 
     @classmethod
     def from_row(cls, row: Any) -> "Activity":
-        """From a rollup row's COUNTS and BITMAPS columns, in that order."""
-        counts, blobs = row[: len(COUNTS)], row[len(COUNTS) :]
+        """From a rollup row's MEASURES columns, in that order."""
+        counts, blobs = row[: len(COUNTERS)], row[len(COUNTERS) :]
         return cls(*counts, *(BitMap.deserialize(blob) for blob in blobs))
 
-    def counts(self) -> tuple[int, int, int]:
-        return self.user_messages, self.assistant_messages, self.cta_clicks
+    def counts(self) -> tuple[int, ...]:
+        """The COUNTERS, in that order."""
+        return tuple([getattr(self, name) for name in COUNTERS])
 
     def to_row(self) -> tuple[Any, ...]:
-        """COUNTS and BITMAPS (serialized), in that order."""
-        return (*self.counts(), *(getattr(self, name).serialize() for name in BITMAPS))
+        """The MEASURES, bitmaps serialized, in that order."""
+        return (*self.counts(), *[getattr(self, name).serialize() for name in BITMAPS])
 
-    def sizes(self) -> tuple[int, int, int]:
-        return len(self.users), len(self.sessions), len(self.converted_sessions)
+    def sizes(self) -> tuple[int, ...]:
+        return tuple([len(getattr(self, name)) for name in BITMAPS])
 
-    def grown_since(self, sizes: tuple[int, int, int]) -> tuple[str, ...]:
+    def grown_since(self, sizes: tuple[int, ...]) -> tuple[str, ...]:
         """The bitmaps that gained members since `sizes` (adding only ever grows them)."""
         grown = zip(BITMAPS, self.sizes(), sizes, strict=True)
         return tuple(name for name, size, before in grown if size != before)
+
+
+# The rollup tables' measure columns, in Activity's order.
+MEASURES = tuple(measure.name for measure in fields(Activity))
+COUNTERS = tuple(measure.name for measure in fields(Activity) if measure.type is int)
+BITMAPS = tuple(measure.name for measure in fields(Activity) if measure.type is BitMap)
+if (*COUNTERS, *BITMAPS) != MEASURES:
+    raise TypeError("Activity declares its counters (int), then its sets (BitMap), nothing else")
 
 
 def tally(period: Activity, event_type: str, role: str, user: int, session: int) -> None:

@@ -4,10 +4,8 @@ DriverSql): they run in every ingestion transaction."""
 from collections import defaultdict
 from typing import Any
 
-from pyroaring import BitMap
-
 from plugin_analytics.db.batches import chunked
-from plugin_analytics.derived.activity import BITMAPS, COUNTS, Activity
+from plugin_analytics.derived.activity import COUNTERS, MEASURES, Activity
 from plugin_analytics.derived.driver import KEY_CHUNK, DriverSql
 
 # PostgreSQL advisory lock that lets one transaction at a time compact (any number may insert).
@@ -19,11 +17,11 @@ RowWrite = tuple[tuple[str, int], Activity, tuple[str, ...]]
 class RollupSql(DriverSql):
     """Rollup rows are keyed (grain, start in µs); deltas are quarter hours (start in µs)."""
 
-    COLUMNS = ", ".join((*COUNTS, *BITMAPS))
+    COLUMNS = ", ".join(MEASURES)
 
     def insert_deltas(self, quarters: dict[int, Activity]) -> None:
         rows = [(self.time(start), *activity.to_row()) for start, activity in quarters.items()]
-        values = f"({self.marks(1 + len(COUNTS) + len(BITMAPS))})"
+        values = f"({self.marks(1 + len(MEASURES))})"
         for chunk in chunked(rows, KEY_CHUNK):
             self.cursor.execute(
                 f"INSERT INTO rollup_delta (start_at, {self.COLUMNS}) "
@@ -57,9 +55,9 @@ class RollupSql(DriverSql):
             self._ensure_chunk(chunk)
 
     def _ensure_chunk(self, keys: list[tuple[str, int]]) -> None:
-        empty = BitMap().serialize()
-        values = ", ".join([f"({self.marks(2)}, 0, 0, 0, {self.marks(3)})"] * len(keys))
-        params = [p for grain, at in keys for p in (grain, self.time(at), empty, empty, empty)]
+        empty = Activity().to_row()
+        values = ", ".join([f"({self.marks(2 + len(MEASURES))})"] * len(keys))
+        params = [p for grain, at in keys for p in (grain, self.time(at), *empty)]
         self.cursor.execute(
             f"INSERT INTO rollup (grain, start_at, {self.COLUMNS}) VALUES {values} "
             "ON CONFLICT (grain, start_at) DO NOTHING",
@@ -95,7 +93,7 @@ class RollupSql(DriverSql):
         by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         for (grain, at), activity, bitmaps in rows:
             blobs = tuple(getattr(activity, name).serialize() for name in bitmaps)
-            by_columns[(*COUNTS, *bitmaps)].append(
+            by_columns[(*COUNTERS, *bitmaps)].append(
                 (*activity.counts(), *blobs, grain, self.time(at))
             )
         for names, params in by_columns.items():

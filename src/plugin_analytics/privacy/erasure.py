@@ -90,9 +90,7 @@ def _subtract(connection: Connection, removals: dict[tuple[str, int], _Removal],
     session_nums = _session_numbers(connection, {s for r in removals.values() for s in r.sessions})
     for key, current in sql.lock_rows(sorted(removals)).items():
         removal = removals[key]
-        current.user_messages -= removal.counts.user_messages
-        current.assistant_messages -= removal.counts.assistant_messages
-        current.cta_clicks -= removal.counts.cta_clicks
+        current.subtract_counts(removal.counts)
         current.users.discard(user)
         for session_id in removal.sessions:
             still_active, still_converted = _session_left(connection, session_id, key)
