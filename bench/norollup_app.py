@@ -17,17 +17,17 @@ from plugin_analytics.ingest import store, writer
 
 
 def _skip_rollups(
-    connection: Connection, events: Sequence[EventFacts], known: KeyNumbers | None
+    connection: Connection, events: Sequence[EventFacts], known: KeyNumbers | None = None
 ) -> None:
     """Count nothing."""
 
 
 def _insert_only(
-    self: store.PostgresEventStore, connection: Connection, params: Sequence[store.Params]
-) -> tuple[list[store.Params], KeyNumbers | None]:
-    return self.insert(connection, params), None
+    self: store.PostgresEventStore, connection: Connection, rows: Sequence[store.StoredRow]
+) -> tuple[list[store.StoredRow], KeyNumbers | None]:
+    return self.insert(connection, rows), None
 
 
-writer.record_deltas = _skip_rollups
+writer.record_deltas = _skip_rollups  # type: ignore[attr-defined]
 store.PostgresEventStore.insert_numbered = _insert_only  # type: ignore[method-assign]
 app = create_app()

@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.errors import APIError
-from plugin_analytics.ingest.store import Params, PostgresEventStore
+from plugin_analytics.ingest.store import PostgresEventStore, StoredRow
 from plugin_analytics.ingest.writer import EventWriter, WriteResult
 from plugin_analytics.services import services_of
 from tests.conftest import ADMIN
@@ -119,7 +119,7 @@ def test_workers_storing_the_same_new_ids_in_opposite_orders_do_not_deadlock(
     barrier = threading.Barrier(2)
     received = to_epoch_us(datetime.now(UTC))
 
-    def insert(rows: list[Params]) -> int:
+    def insert(rows: list[StoredRow]) -> int:
         with engine.begin() as connection:
             barrier.wait()
             stored, _ = store.insert_numbered(connection, rows)
@@ -128,9 +128,13 @@ def test_workers_storing_the_same_new_ids_in_opposite_orders_do_not_deadlock(
     try:
         with ThreadPoolExecutor(2) as pool:
             for round_ in range(10):
-                rows: list[Params] = [
-                    (f"r{round_}-{i:05}", f"u{i}", f"s{i}", "message", "user", "hi", None, None,
-                     received, received)
+                rows = [
+                    StoredRow(
+                        event_id=f"r{round_}-{i:05}", user_id=f"u{i}", session_id=f"s{i}",
+                        event_type="message", role="user", message="hi", cta_id=None,
+                        properties=None, occurred_at=received, received_at=received, model=None,
+                        input_tokens=None, output_tokens=None, latency_ms=None,
+                    )
                     for i in range(3000)
                 ]  # fmt: skip
                 both = pool.map(insert, [rows, rows[::-1]])

@@ -14,7 +14,7 @@ events, and erasure deletes the profile.
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import Connection, delete, select, update
 
@@ -23,13 +23,14 @@ from plugin_analytics.db.models import event_table, user_profile_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 from plugin_analytics.db.upsert import insert_or_skip
 from plugin_analytics.derived.driver import KEY_CHUNK
+from plugin_analytics.ingest.store import StoredRow
 
 TRAIT_OPS = ("$set_once", "$set", "$unset")
 # (occurred_at in µs, row id, properties): one event that changes traits.
 Change = tuple[int, int, dict[str, Any]]
 
 
-def carries_traits(properties_json: str | None) -> bool:
+def carries_traits(properties_json: str | None) -> TypeGuard[str]:
     """Whether stored properties (as JSON text) may change traits: a cheap test for ingestion."""
     return properties_json is not None and (
         '"$set' in properties_json or '"$unset"' in properties_json
@@ -57,21 +58,21 @@ def fold(changes: Iterable[Change]) -> dict[str, Any]:
     return traits
 
 
-def update_profiles(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Ingestion: fold the trait changes of newly stored event rows (store.COLUMNS order) into
-    their users' profiles, in the transaction that stores them."""
-    carrying: dict[str, tuple[Any, dict[str, Any]]] = {}  # event_id: (row, its properties)
+def update_profiles(connection: Connection, rows: Sequence[StoredRow]) -> None:
+    """Ingestion: fold the trait changes of newly stored event rows into their users' profiles,
+    in the transaction that stores them."""
+    carrying: dict[str, tuple[StoredRow, dict[str, Any]]] = {}  # event_id: (row, properties)
     for row in rows:
-        if carries_traits(row[7]):
-            properties = json.loads(row[7])
+        if carries_traits(row.properties):
+            properties = json.loads(row.properties)
             if any(op in properties for op in TRAIT_OPS):
-                carrying[row[0]] = (row, properties)
+                carrying[row.event_id] = (row, properties)
     if not carrying:
         return
     changes: dict[str, list[Change]] = {}
     for event_id, row_id in _row_ids(connection, list(carrying)):
         row, properties = carrying[event_id]
-        changes.setdefault(row[1], []).append((row[8], row_id, properties))
+        changes.setdefault(row.user_id, []).append((row.occurred_at, row_id, properties))
     for user_id in sorted(changes):  # one lock order for every worker
         _fold_into(connection, user_id, sorted(changes[user_id], key=lambda c: c[:2]))
 

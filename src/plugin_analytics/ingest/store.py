@@ -1,9 +1,10 @@
 """The insert behind the writer, one per database, lean because it runs for every event.
 
-`prepare` turns validated events into parameter tuples in one pass (on the event loop, so the
-writer's thread does nothing but database work), with times as integer microseconds since the
-epoch on both databases; `insert` runs inside the writer's transaction and returns the tuples it
-newly stored, skipping event_ids already stored.
+`prepare` turns validated events into StoredRows in one pass (on the event loop, so the writer's
+thread does nothing but database work), with times as integer microseconds since the epoch on
+both databases; `insert` runs inside the writer's transaction and returns the rows it newly
+stored, skipping event_ids already stored. The rows then go as they are to the rollups and the
+profiles.
 """
 
 import itertools
@@ -11,7 +12,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
@@ -22,23 +23,39 @@ from plugin_analytics.derived.numbering import SESSION_KEY, USER_KEY, KeyNumbers
 from plugin_analytics.ingest.ids import new_event_ids
 from plugin_analytics.ingest.schemas import EventCreate
 
-Params = tuple[Any, ...]  # one event in COLUMNS order; event_id first, times in microseconds
-COLUMNS = (
-    "event_id", "user_id", "session_id", "event_type", "role", "message", "cta_id",
-    "properties", "occurred_at", "received_at",
-    "model", "input_tokens", "output_tokens", "latency_ms",
-)  # fmt: skip
+
+class StoredRow(NamedTuple):
+    """One event as it is stored: the event table's columns but `id`, in the order of the
+    insert's parameters (PostgreSQL's reads them by position)."""
+
+    event_id: str
+    user_id: str
+    session_id: str
+    event_type: str
+    role: str
+    message: str
+    cta_id: str | None
+    properties: str | None  # JSON text
+    occurred_at: int  # microseconds since the epoch
+    received_at: int  # microseconds since the epoch
+    model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_ms: float | None
+
+
+COLUMNS = StoredRow._fields
 SQLITE_LOOKUP_CHUNK = 500
 # Rows per multi-row INSERT: 14 parameters each, well under SQLite's limit of 32,766.
 SQLITE_INSERT_CHUNK = 1000
 
 
 class EventStore(Protocol):
-    def insert(self, connection: Connection, params: Sequence[Params]) -> list[Params]: ...
+    def insert(self, connection: Connection, rows: Sequence[StoredRow]) -> list[StoredRow]: ...
 
     def insert_numbered(
-        self, connection: Connection, params: Sequence[Params]
-    ) -> tuple[list[Params], KeyNumbers | None]:
+        self, connection: Connection, rows: Sequence[StoredRow]
+    ) -> tuple[list[StoredRow], KeyNumbers | None]:
         """`insert`, and the key numbers of the stored events' users and sessions where the
         same round trip can find them (the rollups look up the rest)."""
         ...
@@ -49,15 +66,17 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def prepare(events: Sequence[EventCreate], received_at: datetime) -> list[Params]:
-    """Tuples in COLUMNS order with the documented defaults."""
+def prepare(events: Sequence[EventCreate], received_at: datetime) -> list[StoredRow]:
+    """The events' rows, with the documented defaults."""
     received = to_epoch_us(received_at)
     generated = iter(new_event_ids(sum(not event.get("event_id") for event in events)))
+    # Not StoredRow(...), whose __new__ takes keywords: PERCENT slower than tuple.__new__.
+    new = tuple.__new__
     rows = []
     for event in events:
         timestamp = event.get("timestamp")
         properties = event.get("properties")
-        rows.append((
+        rows.append(new(StoredRow, (
             event.get("event_id") or next(generated), event["user_id"], event["session_id"],
             event["event_type"], event.get("role", "user"), event.get("message", ""),
             event.get("cta_id"),
@@ -66,13 +85,8 @@ def prepare(events: Sequence[EventCreate], received_at: datetime) -> list[Params
             received,
             event.get("model"), event.get("input_tokens"), event.get("output_tokens"),
             event.get("latency_ms"),
-        ))  # fmt: skip
+        )))  # fmt: skip
     return rows
-
-
-def facts(rows: Sequence[Params]) -> list[tuple[str, str, str, str, int]]:
-    """What rollups need of each event: user, session, type, role and event time."""
-    return [(row[1], row[2], row[3], row[4], row[8]) for row in rows]
 
 
 @cache
@@ -121,10 +135,10 @@ class SqliteEventStore:
     event loop busy on the other thread each re-acquisition waits (a convoy), which made
     executemany ~20x slower under load than one statement per thousand rows."""
 
-    def insert(self, connection: Connection, params: Sequence[Params]) -> list[Params]:
+    def insert(self, connection: Connection, rows: Sequence[StoredRow]) -> list[StoredRow]:
         cursor = connection.connection.cursor()  # the driver's own: no per-statement overhead
-        existing = self._existing(cursor, [event[0] for event in params])
-        fresh = [event for event in params if event[0] not in existing]
+        existing = self._existing(cursor, [row.event_id for row in rows])
+        fresh = [row for row in rows if row.event_id not in existing]
         for chunk in chunked(fresh, SQLITE_INSERT_CHUNK):
             cursor.execute(_sqlite_insert(len(chunk)), tuple(itertools.chain.from_iterable(chunk)))
         return fresh
@@ -139,9 +153,9 @@ class SqliteEventStore:
         return found
 
     def insert_numbered(
-        self, connection: Connection, params: Sequence[Params]
-    ) -> tuple[list[Params], KeyNumbers | None]:
-        return self.insert(connection, params), None  # in-process: no round trip to save
+        self, connection: Connection, rows: Sequence[StoredRow]
+    ) -> tuple[list[StoredRow], KeyNumbers | None]:
+        return self.insert(connection, rows), None  # in-process: no round trip to save
 
 
 class PostgresEventStore:
@@ -166,22 +180,22 @@ class PostgresEventStore:
         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
     )
 
-    def insert(self, connection: Connection, params: Sequence[Params]) -> list[Params]:
+    def insert(self, connection: Connection, rows: Sequence[StoredRow]) -> list[StoredRow]:
         cursor = connection.connection.cursor()
-        cursor.execute(self.INSERT, [json.dumps(params, ensure_ascii=False)])
-        stored = {row[0] for row in cursor.fetchall()}
-        return [event for event in params if event[0] in stored]
+        cursor.execute(self.INSERT, [json.dumps(rows, ensure_ascii=False)])
+        stored = {event_id for (event_id,) in cursor.fetchall()}
+        return [row for row in rows if row.event_id in stored]
 
     def insert_numbered(
-        self, connection: Connection, params: Sequence[Params]
-    ) -> tuple[list[Params], KeyNumbers | None]:
+        self, connection: Connection, rows: Sequence[StoredRow]
+    ) -> tuple[list[StoredRow], KeyNumbers | None]:
         cursor = connection.connection.cursor()
-        cursor.execute(NUMBERED_INSERT, [json.dumps(params, ensure_ascii=False)])
+        cursor.execute(NUMBERED_INSERT, [json.dumps(rows, ensure_ascii=False)])
         found: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
         for kind, value, num in cursor.fetchall():
             found[kind][value] = num
         users, sessions, stored = found
-        return [event for event in params if event[0] in stored], (users, sessions)
+        return [row for row in rows if row.event_id in stored], (users, sessions)
 
 
 NUMBERED_INSERT = _numbered_insert(CHAT_EVENT_TYPES)

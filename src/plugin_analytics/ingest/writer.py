@@ -24,7 +24,7 @@ from plugin_analytics.derived.profiles import update_profiles
 from plugin_analytics.derived.rollups import COMPACT_BATCH, compact, record_deltas
 from plugin_analytics.errors import APIError, StorageUnavailable
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.store import Params, facts, prepare, store_for
+from plugin_analytics.ingest.store import StoredRow, prepare, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class WriteResult:
 
 @dataclass
 class _Pending:
-    rows: Sequence[Params]
+    rows: Sequence[StoredRow]
     done: asyncio.Future[WriteResult] = field(repr=False)
 
 
@@ -267,22 +267,22 @@ class EventWriter:
                 retries += 1
                 logger.info("deadlock with another writer storing the same event_ids; retrying")
 
-    def _insert(self, rows: list[Params]) -> set[str]:
+    def _insert(self, rows: list[StoredRow]) -> set[str]:
         with self._engine.begin() as connection:
             stored, known = self._store.insert_numbered(connection, rows) if rows else ([], None)
             if stored:
-                record_deltas(connection, facts(stored), known)
+                record_deltas(connection, stored, known)
                 update_profiles(connection, stored)
-        return {row[0] for row in stored}
+        return {row.event_id for row in stored}
 
 
-def _first_of_each_event_id(group: list[_Pending]) -> list[Params]:
+def _first_of_each_event_id(group: list[_Pending]) -> list[StoredRow]:
     seen: set[str] = set()
     unique = []
     for pending in group:
         for row in pending.rows:
-            if row[0] not in seen:
-                seen.add(row[0])
+            if row.event_id not in seen:
+                seen.add(row.event_id)
                 unique.append(row)
     return unique
 
@@ -295,8 +295,8 @@ def _account(group: list[_Pending], inserted: set[str]) -> list[WriteResult]:
     for pending in group:
         new = 0
         for row in pending.rows:
-            if row[0] in inserted:
-                inserted.discard(row[0])
+            if row.event_id in inserted:
+                inserted.discard(row.event_id)
                 new += 1
         results.append(WriteResult(new=new, duplicates=len(pending.rows) - new))
     return results
