@@ -87,7 +87,9 @@ async def test_history_lists_attempts_newest_first(
     for started, finished in times:
         assert started.utcoffset() == timedelta(0)
         assert began <= started <= finished <= ended
-    assert times[0][0] >= times[1][1] and times[1][0] >= times[2][1]  # newest first
+    # newest first
+    assert times[0][0] >= times[1][1]
+    assert times[1][0] >= times[2][1]
 
     page = await report_client.get("/reports", params={"limit": 1, "offset": 1}, headers=ADMIN)
     assert [a["forced"] for a in page.json()["reports"]] == [False]

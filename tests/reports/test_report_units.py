@@ -2,6 +2,7 @@
 REPORT_SCHEDULE read as cron reads it, the settings that reach email headers, the message's
 refusal of header injection, and the retry backoff."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -322,9 +323,8 @@ def test_weekday_names(field: str, names: str) -> None:
     ],
 )
 def test_bad_schedules_raise_value_error(expression: str, message: str) -> None:
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ValueError, match=re.escape(message)):
         cron_trigger(expression, PARIS)
-    assert message in str(raised.value)
 
 
 def test_day_of_month_and_day_of_week_together_are_refused() -> None:
@@ -448,7 +448,7 @@ def test_mailbox_accepts(text: str, normalised: str) -> None:
     ],
 )
 def test_mailbox_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"line breaks are not allowed|is not an email address"):
         mailbox(text)
 
 
@@ -520,7 +520,7 @@ def test_email_message_never_writes_an_injected_header(sender: str, recipients: 
 def test_email_message_refuses_a_line_break_in_an_address(
     sender: str, recipients: list[str]
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="line breaks are not allowed in an address"):
         email_message(EMAIL, sender=sender, recipients=recipients)
 
 
@@ -573,7 +573,7 @@ def test_addresses_are_ascii_for_smtp() -> None:
     # An internationalised domain is sent as punycode; a non-ASCII local part needs SMTPUTF8,
     # which most servers and the email package's headers lack: refused at start-up.
     assert mailbox("reports@bücher.de") == "reports@xn--bcher-kva.de"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Internationalized characters before the @-sign"):
         mailbox("zoë@example.com")
     with pytest.raises(SettingsError, match="  REPORT_RECIPIENTS: "):
         load_settings(_env_file=None, report_recipients="zoë@example.com")

@@ -327,8 +327,10 @@ async def test_schedule_retries_a_failed_week_after_its_backoff(
     try:
         await anyio.to_thread.run_sync(schedule.send_if_due)
         status = week_status(engine, week.start_date)
-        assert status is not None and status.status == "backoff", status
-        assert status.error and "unavailable" in status.error
+        assert status is not None
+        assert status.status == "backoff", status
+        assert status.error
+        assert "unavailable" in status.error
 
         smtp.start()
         await anyio.to_thread.run_sync(schedule.send_if_due)  # the backoff has not passed

@@ -127,4 +127,4 @@ def _session_numbers(connection: Connection, session_ids: set[str]) -> dict[str,
             session_key_table.c.session_id.in_(session_ids)
         )
     )
-    return {session_id: num for session_id, num in rows}
+    return dict(rows.tuples().all())
