@@ -21,6 +21,7 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
+from plugin_analytics.db.session import write_transaction
 from plugin_analytics.db.types import EPOCH, from_epoch_us, to_epoch_us
 from plugin_analytics.demo_text import (
     ASSISTANT_FOLLOW_UPS,
@@ -127,13 +128,12 @@ def load(
     on_chunk: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """Store `events` as the ingestion writer does: insert, then rollups, a transaction a chunk."""
-    writer = engine.execution_options(sqlite_begin="IMMEDIATE")
     store = store_for(engine.dialect.name)
     generated = stored = 0
     began = time.perf_counter()
     remaining = iter(events)
     while chunk := list(itertools.islice(remaining, chunk_events)):
-        with writer.begin() as connection:
+        with write_transaction(engine) as connection:
             rows = store.insert(connection, prepare(chunk, datetime.now(UTC)))
             if rows:
                 add_to_rollups(connection, rows)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from plugin_analytics.db.models import rollup_delta_table
+from plugin_analytics.db.session import write_transaction
 from plugin_analytics.derived.profiles import update_profiles
 from plugin_analytics.derived.rollups import COMPACT_BATCH, compact, record_deltas
 from plugin_analytics.errors import APIError, StorageUnavailable
@@ -83,8 +84,7 @@ class EventWriter:
         group_interval: float = GROUP_INTERVAL_S,
         compact_interval: float = COMPACT_INTERVAL_S,
     ) -> None:
-        self._reader = engine
-        self._engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._engine = engine
         self._store = store_for(engine.dialect.name)
         self._dbapi = engine.dialect.loaded_dbapi
         self._max_group_rows = max_group_rows
@@ -173,11 +173,11 @@ class EventWriter:
         """Fold the pending rollup deltas into the rollup rows, a batch a transaction. Failures
         are logged and left for the next round: readers count pending deltas in meanwhile."""
         try:
-            with self._reader.connect() as connection:  # SQLite: no write lock when idle
+            with self._engine.connect() as connection:  # SQLite: no write lock when idle
                 first = connection.execute(select(rollup_delta_table.c.id).limit(1)).first()
             pending = first is not None
             while pending:
-                with self._engine.begin() as connection:
+                with write_transaction(self._engine) as connection:
                     pending = compact(connection) == COMPACT_BATCH
         except Exception as exc:
             if not self._compaction_failing:
@@ -268,7 +268,7 @@ class EventWriter:
                 logger.info("deadlock with another writer storing the same event_ids; retrying")
 
     def _insert(self, rows: list[StoredRow]) -> set[str]:
-        with self._engine.begin() as connection:
+        with write_transaction(self._engine) as connection:
             stored, known = self._store.insert_numbered(connection, rows) if rows else ([], None)
             if stored:
                 record_deltas(connection, stored, known)
