@@ -127,4 +127,4 @@ def _session_numbers(connection: Connection, session_ids: set[str]) -> dict[str,
             session_key_table.c.session_id.in_(session_ids)
         )
     )
-    return dict(rows.tuples().all())
+    return {row.session_id: row.num for row in rows}
