@@ -44,7 +44,8 @@ def keys(
 def created_key(result: Result) -> str:
     """The one key `keys create` printed."""
     assert result.exit_code == 0, result.output
-    [key] = KEY.findall(result.output)
+    keys: list[str] = KEY.findall(result.output)
+    [key] = keys
     return key
 
 

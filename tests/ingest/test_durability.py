@@ -158,7 +158,7 @@ def _same_events_to_both(
     http: httpx.AsyncClient, servers: tuple[ServerProcess, ServerProcess], ids: list[str]
 ) -> list[Awaitable[httpx.Response]]:
     """A batch of `ids` to each server, in opposite orders, then some ids alone to each server."""
-    posts = []
+    posts: list[Awaitable[httpx.Response]] = []
     for server, order in zip(servers, (ids, ids[::-1]), strict=True):
         events = [event(event_id=event_id, session_id="shared") for event_id in order]
         posts.append(http.post(f"{server.base_url}/client/batch", json={"events": events}))

@@ -164,7 +164,7 @@ def test_no_digit_and_no_at_sign_is_kept(text: str) -> None:
 # --- REDACT_PII over HTTP --------------------------------------------------------------------
 
 PII_MESSAGE = "Mail me at ana.lopez@example.com or call (415) 555-0132, card 4111 1111 1111 1111."
-MASKED = "Mail me at [email] or call [phone], card [card]."
+MASKED_MESSAGE = "Mail me at [email] or call [phone], card [card]."
 LONG_FILLER = "Which plan suits a shop of our size? " * 20
 
 
@@ -183,7 +183,7 @@ async def test_messages_are_masked_before_storage_when_asked(
         ]
         assert (await client.post("/client/update", json=single)).status_code == 200
         assert (await client.post("/client/batch", json={"events": batch})).status_code == 200
-    expected = MASKED if redact_pii else PII_MESSAGE
+    expected = MASKED_MESSAGE if redact_pii else PII_MESSAGE
     messages = {row["event_id"]: row["message"] for row in stored_events(database_url)}
     assert messages == {
         "one": expected,

@@ -298,7 +298,7 @@ async def test_non_numeric_content_length_is_400(
     client: httpx.AsyncClient, database_url: str, length: bytes
 ) -> None:
     body = padded_event(200)
-    headers = {"Content-Length": length, "Content-Type": "application/json"}
+    headers = {b"Content-Length": length, b"Content-Type": b"application/json"}
     response = await client.post("/client/update", content=body, headers=headers)
     assert response.status_code == 400
     assert response.json() == {"detail": "Content-Length must be a whole number"}
