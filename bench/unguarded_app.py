@@ -5,13 +5,17 @@ ingestion endpoint) are taken off, so that single-event ingestion next to `main:
 they cost. There is deliberately no setting for this.
 """
 
+from typing import cast
+
 from starlette.routing import Route
 
 from plugin_analytics.app import create_app
 from plugin_analytics.headers import SecurityHeaders
 
 app = create_app()
-app.user_middleware = [entry for entry in app.user_middleware if entry.cls is not SecurityHeaders]
+app.user_middleware = [
+    entry for entry in app.user_middleware if cast(object, entry.cls) is not SecurityHeaders
+]
 for route in app.router.routes:
     if isinstance(route, Route) and route.path.startswith("/client/"):
         route.app = route.app._endpoint  # type: ignore[attr-defined]  # inside CorsWhenOrigin

@@ -95,11 +95,17 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+# On a loaded machine, folding a big backfill's rollups at shutdown can take longer than
+# asgi_lifespan's default of 5 s, which then abandons the shutdown with the app's engines still
+# open. A bound no working machine reaches still fails a hung startup or shutdown.
+LIFESPAN_TIMEOUT_S = 600
+
+
 def started(app: FastAPI) -> LifespanManager:
-    """The app's startup and shutdown, however long they take: on a loaded machine, folding a
-    big backfill's rollups at shutdown can take longer than asgi_lifespan's default of 5 s,
-    which then abandons the shutdown with the app's engines still open."""
-    return LifespanManager(app, startup_timeout=None, shutdown_timeout=None)
+    """The app's startup and shutdown, however long a loaded machine takes for them."""
+    return LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT_S, shutdown_timeout=LIFESPAN_TIMEOUT_S
+    )
 
 
 @pytest.fixture

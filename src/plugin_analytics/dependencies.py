@@ -28,7 +28,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+def running_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
@@ -44,7 +44,7 @@ def get_writer(services: ServicesDep) -> EventWriter:
     return services.writer
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(running_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
 WriterDep = Annotated[EventWriter, Depends(get_writer)]

@@ -209,7 +209,7 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(
         )
 
 
-async def test_a_network_with_host_bits_is_refused_or_honoured(database_url: str) -> None:
+async def test_a_network_with_host_bits_is_honoured_as_its_network(database_url: str) -> None:
     # Honoured, as the network it lies in (uvicorn alone would ignore it).
     settings = load_settings(
         _env_file=None, database_url=database_url, trusted_proxies="127.0.0.1/8"

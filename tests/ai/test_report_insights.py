@@ -20,8 +20,8 @@ from tests.ai.openai_server import OpenAIServer
 from tests.conftest import client_for
 from tests.helpers import event
 from tests.reports.conftest import settings_for
+from tests.reports.mail import at, check_delivery, message_parts, report_monday, send
 from tests.reports.smtp import SmtpServer
-from tests.reports.test_email import at, check_delivery, message_parts, report_monday, send
 
 pytestmark = pytest.mark.anyio
 

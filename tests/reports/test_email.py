@@ -1,8 +1,7 @@
 """The weekly email's content end to end: HTTP requests to the real app, on SQLite and
 PostgreSQL, delivered to a real SMTP server on loopback (STARTTLS and AUTH required), and the
 message it received parsed and checked against the analytics endpoints; the preview in a
-browser. Sending (once per week, the history, who may ask, SMTP failures): test_delivery.py.
-The helpers imported `as` themselves are re-exported for tests/ai/test_report_insights.py."""
+browser. Sending (once per week, the history, who may ask, SMTP failures): test_delivery.py."""
 
 import base64
 import re
@@ -19,20 +18,20 @@ from tests.reports.mail import (
     EXPECTED_SUMMARY,
     PNG_SIGNATURE,
     PREVIEW_POLICY,
+    at,
+    check_delivery,
     click,
     history,
     ingest,
+    message_parts,
     msg,
+    report_monday,
+    send,
     sent_body,
     week_events,
     week_label,
     week_params,
 )
-from tests.reports.mail import at as at
-from tests.reports.mail import check_delivery as check_delivery
-from tests.reports.mail import message_parts as message_parts
-from tests.reports.mail import report_monday as report_monday
-from tests.reports.mail import send as send
 from tests.reports.smtp import SmtpServer
 
 pytestmark = pytest.mark.anyio

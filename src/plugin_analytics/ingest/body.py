@@ -1,6 +1,7 @@
 """Reading and validating request bodies on the hot path, with a hard size limit."""
 
 import json
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -56,7 +57,7 @@ def _check_declared_length(scope: Scope, limit: int) -> None:
 
 
 def parse_json(
-    adapter: TypeAdapter[ModelT], body: bytes, context: dict[str, Any] | None = None
+    adapter: TypeAdapter[ModelT], body: bytes, context: Mapping[str, Any] | None = None
 ) -> ModelT:
     """Validate raw JSON bytes in one pass; 400 when it is not JSON, 422 naming each bad field.
     `context` goes to the validators (the event types installed modules accept)."""
@@ -74,7 +75,7 @@ def parse_json(
 
 
 def _field_errors(
-    adapter: TypeAdapter[Any], body: bytes, context: dict[str, Any] | None
+    adapter: TypeAdapter[Any], body: bytes, context: Mapping[str, Any] | None
 ) -> list[Any]:
     """The field errors of a body pydantic's parser refused as a whole but the standard library
     reads: a lone surrogate escape ("\\ud800") is JSON, but not Unicode. Naming the field beats

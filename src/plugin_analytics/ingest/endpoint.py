@@ -8,7 +8,7 @@ REDACT_PII, and storing the events before answering. Only the endpoint stores: a
 the answer to a write that has already succeeded, so none can acknowledge events it never stored.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -38,6 +38,7 @@ ENDPOINT_REFUSALS = {
 }
 
 Body = TypeVar("Body")
+Context = Mapping[str, Any]
 
 
 class Dialect(Protocol[Body]):
@@ -47,8 +48,9 @@ class Dialect(Protocol[Body]):
         """The largest body accepted, before and after decompression."""
         ...
 
-    async def read(self, scope: Scope, raw: bytes, limit: int) -> Body:
-        """Decode and validate the body; refuse it with an APIError naming what is wrong."""
+    async def read(self, scope: Scope, raw: bytes, limit: int, context: Context) -> Body:
+        """Decode and validate the body; refuse it with an APIError naming what is wrong.
+        `context`: what validation needs to know of the app (the event types modules add)."""
         ...
 
     def body_key(self, scope: Scope, body: Body) -> str | None:
@@ -109,7 +111,8 @@ class IngestEndpoint(Generic[Body]):
         # requests are counted against the rate limit first, by client address alone.
         self._admit(services, scope, None if key_in_body else keys.check_write(header_key))
         limit = dialect.max_body_bytes(services.settings)
-        body = await dialect.read(scope, await read_limited(scope, receive, limit), limit)
+        raw = await read_limited(scope, receive, limit)
+        body = await dialect.read(scope, raw, limit, services.modules.validation_context)
         if key_in_body:
             keys.check_write(dialect.body_key(scope, body))
         received_at = datetime.now(UTC)

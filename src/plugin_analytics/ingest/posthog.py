@@ -29,7 +29,7 @@ from plugin_analytics.config import Settings
 from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body, query_value
-from plugin_analytics.ingest.endpoint import refusal_texts
+from plugin_analytics.ingest.endpoint import Context, refusal_texts
 from plugin_analytics.ingest.foreign import (
     ForeignAnswers,
     Mapper,
@@ -80,7 +80,7 @@ class PostHog(ForeignAnswers):
     def max_body_bytes(self, settings: Settings) -> int:
         return MAX_BODY_BYTES
 
-    async def read(self, scope: Scope, raw: bytes, limit: int) -> PostHogBody:
+    async def read(self, scope: Scope, raw: bytes, limit: int, context: Context) -> PostHogBody:
         text = await decode_body(scope, raw, limit, sniff=True)
         document = await load_json(text)
         sent_ms = query_value(scope, "_")

@@ -17,7 +17,7 @@ from plugin_analytics.config import Settings
 from plugin_analytics.errors import RETRY_AFTER, APIError, Loc, error_response, refusals
 from plugin_analytics.ingest import posthog, segment
 from plugin_analytics.ingest.body import parse_json
-from plugin_analytics.ingest.endpoint import Dialect, ingest_route, refusal_texts
+from plugin_analytics.ingest.endpoint import Context, Dialect, ingest_route, refusal_texts
 from plugin_analytics.ingest.schemas import (
     BatchCreate,
     BatchStatus,
@@ -26,7 +26,6 @@ from plugin_analytics.ingest.schemas import (
     ValidEvent,
 )
 from plugin_analytics.ingest.writer import WriteResult
-from plugin_analytics.services import services_of
 
 SUCCESS = b'{"status":"success"}'
 
@@ -44,8 +43,8 @@ class Native(Generic[Body]):
     def max_body_bytes(self, settings: Settings) -> int:
         return settings.max_body_bytes
 
-    async def read(self, scope: Scope, raw: bytes, limit: int) -> Body:
-        return parse_json(self._adapter, raw, services_of(scope["app"]).modules.validation_context)
+    async def read(self, scope: Scope, raw: bytes, limit: int, context: Context) -> Body:
+        return parse_json(self._adapter, raw, context)
 
     def body_key(self, scope: Scope, body: Body) -> str | None:
         key = body.get("write_key")  # validated: a str when present

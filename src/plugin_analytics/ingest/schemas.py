@@ -127,7 +127,7 @@ LatencyMs = Annotated[float, Strict(), Field(ge=0, le=MAX_LATENCY_MS)]
 
 def known_event_type(value: str, info: ValidationInfo) -> str:
     """Ours, or one an installed analytics module accepts (the validation context's
-    `event_types`, see modules.py)."""
+    `event_types`, see modules/registry.py)."""
     extra = info.context.get("event_types", ()) if info.context else ()
     if value in CHAT_EVENT_TYPES or value in extra:
         return value

@@ -30,7 +30,7 @@ from plugin_analytics.config import Settings
 from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body
-from plugin_analytics.ingest.endpoint import refusal_texts
+from plugin_analytics.ingest.endpoint import Context, refusal_texts
 from plugin_analytics.ingest.foreign import (
     ForeignAnswers,
     Mapper,
@@ -79,7 +79,7 @@ class Segment(ForeignAnswers):
     def max_body_bytes(self, settings: Settings) -> int:
         return MAX_BATCH_BYTES if self.batch else MAX_CALL_BYTES
 
-    async def read(self, scope: Scope, raw: bytes, limit: int) -> SegmentBody:
+    async def read(self, scope: Scope, raw: bytes, limit: int, context: Context) -> SegmentBody:
         text = await decode_body(scope, raw, limit)
         document = await load_json(text)
         if not isinstance(document, dict):

@@ -120,7 +120,7 @@ class Modules:
             with _isolated(connection, entry, errors):
                 section = entry.module.report_section(connection, week)
                 if section is not None:
-                    sections.append(section)
+                    sections.append(_as_section(section))
             if errors:
                 sections.append(
                     ReportSection(
@@ -129,6 +129,24 @@ class Modules:
                     )
                 )
         return sections
+
+
+def _as_section(made: Any) -> ReportSection:
+    """A module's section as the report draws it. Anything with a title (an object or a
+    mapping with title, paragraphs, rows) is taken, as the email's template always read them;
+    without one it is that module's failure."""
+    if isinstance(made, ReportSection):
+        return made
+
+    def part(name: str, default: Any) -> Any:
+        return (
+            made.get(name, default) if isinstance(made, Mapping) else getattr(made, name, default)
+        )
+
+    title = part("title", None)
+    if not isinstance(title, str):
+        raise TypeError(f"report_section returned {made!r}: a ReportSection has a title")
+    return ReportSection(title=title, paragraphs=part("paragraphs", ()), rows=part("rows", ()))
 
 
 def _numbers(metrics: Mapping[str, Metric]) -> dict[str, Metric]:

@@ -6,10 +6,12 @@ from pydantic import BaseModel, Field
 from plugin_analytics.modules.registry import LoadedModule, Modules, ModulesDep
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
-router = APIRouter(tags=["modules"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+router = APIRouter(tags=["plugins"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 
-class InstalledModule(BaseModel):
+# An installed analytics module, named as the route that lists it (GET /plugins) and as the
+# OpenAPI has always called it.
+class Plugin(BaseModel):
     name: str = Field(description="The entry point's name: the module's key.")
     status: str = Field(description="`loaded`, or `failed` (see error).")
     error: str | None = Field(description="Why the module was not loaded.")
@@ -24,7 +26,7 @@ class InstalledModule(BaseModel):
     event_types: list[str] = Field(description="Event types it adds to ingestion.")
 
     @classmethod
-    def of(cls, entry: LoadedModule) -> "InstalledModule":
+    def of(cls, entry: LoadedModule) -> "Plugin":
         routes = entry.router.routes if entry.router else []
         return cls(
             name=entry.name,
@@ -44,15 +46,15 @@ class InstalledModule(BaseModel):
         )
 
 
-class InstalledModules(BaseModel):
-    plugins: list[InstalledModule]
+class Plugins(BaseModel):
+    plugins: list[Plugin]
 
 
-@router.get("/plugins", response_model=InstalledModules)
-def plugins(modules: ModulesDep) -> InstalledModules:
+@router.get("/plugins", response_model=Plugins)
+def plugins(modules: ModulesDep) -> Plugins:
     """Every installed analytics module (entry point group `plugin_analytics.modules`), with
     what it adds; a module that failed to load is listed with its error."""
-    return InstalledModules(plugins=[InstalledModule.of(entry) for entry in modules.found])
+    return Plugins(plugins=[Plugin.of(entry) for entry in modules.found])
 
 
 def mount(app: FastAPI, modules: Modules) -> None:
@@ -62,7 +64,7 @@ def mount(app: FastAPI, modules: Modules) -> None:
             app.include_router(
                 entry.router,
                 prefix=f"/plugins/{entry.name}",
-                tags=[f"module: {entry.name}"],
+                tags=[f"plugin: {entry.name}"],
                 dependencies=[AdminDep],
                 responses=ADMIN_REFUSALS,
             )

@@ -8,11 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from plugin_analytics.dependencies import EngineDep, IdPath, PageLimit, PageOffset, SessionDep
+from plugin_analytics.privacy import erasure
 from plugin_analytics.privacy.audit import entries
-from plugin_analytics.privacy.erasure import erase
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
-router = APIRouter(tags=["privacy"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+router = APIRouter(dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 
 class Erasure(BaseModel):
@@ -33,7 +33,7 @@ class AuditLog(BaseModel):
     entries: list[AuditEntry] = Field(description="Newest first.")
 
 
-@router.get("/audit", response_model=AuditLog)
+@router.get("/audit", response_model=AuditLog, tags=["privacy"])
 def audit_log(
     session: SessionDep,
     limit: PageLimit = 50,
@@ -44,8 +44,9 @@ def audit_log(
     return AuditLog(entries=[AuditEntry(**row) for row in page])
 
 
-@router.delete("/users/{user_id:id}", response_model=Erasure)
-def erase_user(user_id: IdPath, engine: EngineDep) -> Erasure:
+# Tagged analytics too, as it was when it lived beside the analytics routes.
+@router.delete("/users/{user_id:id}", response_model=Erasure, tags=["analytics", "privacy"])
+def erase(user_id: IdPath, engine: EngineDep) -> Erasure:
     """Erase every event of the user (right to erasure); analytics stay exact. Repeating it is
     harmless."""
-    return Erasure(user_id=user_id, deleted_events=erase(engine, user_id))
+    return Erasure(user_id=user_id, deleted_events=erasure.erase(engine, user_id))
