@@ -37,7 +37,7 @@ from plugin_analytics.demo_text import (
 )
 from plugin_analytics.derived.rollups import add_to_rollups
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.store import prepare, store_for
+from plugin_analytics.ingest.store import facts, prepare, store_for
 
 SECOND_US = 1_000_000
 HOUR_US = 3600 * SECOND_US
@@ -136,7 +136,7 @@ def load(
         with write_transaction(engine) as connection:
             rows = store.insert(connection, prepare(chunk, datetime.now(UTC)))
             if rows:
-                add_to_rollups(connection, rows)
+                add_to_rollups(connection, facts(rows))
         generated, stored = generated + len(chunk), stored + len(rows)
         if on_chunk is not None:
             on_chunk(len(chunk))

@@ -4,7 +4,7 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -14,13 +14,23 @@ from sqlalchemy import event as sa_event
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.errors import APIError
-from plugin_analytics.ingest.store import PostgresEventStore, StoredRow
+from plugin_analytics.ingest import store as ingest_store
+from plugin_analytics.ingest.schemas import EventCreate
+from plugin_analytics.ingest.store import COLUMNS, PostgresEventStore, StoredRow, prepare
 from plugin_analytics.ingest.writer import EventWriter, WriteResult
 from plugin_analytics.services import services_of
 from tests.conftest import ADMIN
 from tests.helpers import event, stored_events
 
 pytestmark = pytest.mark.anyio
+
+
+def test_a_stored_row_is_read_by_the_name_of_each_column() -> None:
+    positions = {name: getattr(ingest_store, name.upper()) for name in COLUMNS}
+    assert positions == {name: n for n, name in enumerate(COLUMNS)}
+    named = cast(EventCreate, event(event_id="named", user_id="ana"))
+    (row,) = prepare([named], datetime.now(UTC))
+    assert (row[ingest_store.EVENT_ID], row[ingest_store.USER_ID]) == ("named", "ana")
 
 
 async def test_concurrent_requests_share_commits(
@@ -128,13 +138,9 @@ def test_workers_storing_the_same_new_ids_in_opposite_orders_do_not_deadlock(
     try:
         with ThreadPoolExecutor(2) as pool:
             for round_ in range(10):
-                rows = [
-                    StoredRow(
-                        event_id=f"r{round_}-{i:05}", user_id=f"u{i}", session_id=f"s{i}",
-                        event_type="message", role="user", message="hi", cta_id=None,
-                        properties=None, occurred_at=received, received_at=received, model=None,
-                        input_tokens=None, output_tokens=None, latency_ms=None,
-                    )
+                rows: list[StoredRow] = [
+                    (f"r{round_}-{i:05}", f"u{i}", f"s{i}", "message", "user", "hi", None, None,
+                     received, received, None, None, None, None)
                     for i in range(3000)
                 ]  # fmt: skip
                 both = pool.map(insert, [rows, rows[::-1]])

@@ -23,7 +23,7 @@ from plugin_analytics.db.models import event_table, user_profile_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 from plugin_analytics.db.upsert import insert_or_skip
 from plugin_analytics.derived.driver import KEY_CHUNK
-from plugin_analytics.ingest.store import StoredRow
+from plugin_analytics.ingest.store import EVENT_ID, OCCURRED_AT, PROPERTIES, USER_ID, StoredRow
 
 TRAIT_OPS = ("$set_once", "$set", "$unset")
 # (occurred_at in µs, row id, properties): one event that changes traits.
@@ -63,16 +63,16 @@ def update_profiles(connection: Connection, rows: Sequence[StoredRow]) -> None:
     in the transaction that stores them."""
     carrying: dict[str, tuple[StoredRow, dict[str, Any]]] = {}  # event_id: (row, properties)
     for row in rows:
-        if carries_traits(row.properties):
-            properties = json.loads(row.properties)
+        if carries_traits(row[PROPERTIES]):
+            properties = json.loads(row[PROPERTIES])
             if any(op in properties for op in TRAIT_OPS):
-                carrying[row.event_id] = (row, properties)
+                carrying[row[EVENT_ID]] = (row, properties)
     if not carrying:
         return
     changes: dict[str, list[Change]] = {}
     for event_id, row_id in _row_ids(connection, list(carrying)):
         row, properties = carrying[event_id]
-        changes.setdefault(row.user_id, []).append((row.occurred_at, row_id, properties))
+        changes.setdefault(row[USER_ID], []).append((row[OCCURRED_AT], row_id, properties))
     for user_id in sorted(changes):  # one lock order for every worker
         _fold_into(connection, user_id, sorted(changes[user_id], key=lambda c: c[:2]))
 

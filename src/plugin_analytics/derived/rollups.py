@@ -15,7 +15,6 @@ group commit was most of what rollups cost ingestion.
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
 
 from sqlalchemy import Connection, select
 
@@ -28,33 +27,8 @@ from plugin_analytics.derived.rollup_sql import RollupSql
 
 BACKFILL_CHUNK = 20_000
 COMPACT_BATCH = 2_000  # deltas folded per transaction
-
-
-class EventFacts(Protocol):
-    """What rollups read of a stored event; ingestion's rows (store.StoredRow) have it all."""
-
-    @property
-    def user_id(self) -> str: ...
-    @property
-    def session_id(self) -> str: ...
-    @property
-    def event_type(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def occurred_at(self) -> int:
-        """Microseconds since the epoch."""
-        ...
-
-
-class _StoredFacts(NamedTuple):
-    """The EventFacts of an event read back from the event table (the backfill)."""
-
-    user_id: str
-    session_id: str
-    event_type: str
-    role: str
-    occurred_at: int
+# What rollups need of an event: (user_id, session_id, event_type, role, occurred_at in µs).
+EventFacts = tuple[str, str, str, str, int]
 
 
 def count_quarters(
@@ -63,18 +37,22 @@ def count_quarters(
     """The activity that newly stored events add to each UTC quarter hour (by its start).
     `known`: key numbers found already; the missing ones are looked up (or assigned)."""
     quarters: dict[int, Activity] = defaultdict(Activity)
-    active = [event for event in events if event.event_type in CHAT_EVENT_TYPES]
+    active = [
+        (user_id, session_id, event_type, role, occurred_at)
+        for user_id, session_id, event_type, role, occurred_at in events
+        if event_type in CHAT_EVENT_TYPES
+    ]
     if not active:
         return quarters
     users, sessions = known or ({}, {})
-    missing_users = {e.user_id for e in active if e.user_id not in users}
-    missing_sessions = {e.session_id for e in active if e.session_id not in sessions}
+    missing_users = {user_id for user_id, _, _, _, _ in active if user_id not in users}
+    missing_sessions = {session for _, session, _, _, _ in active if session not in sessions}
     if missing_users or missing_sessions:
         more_users, more_sessions = KeySql(connection).key_numbers(missing_users, missing_sessions)
         users, sessions = {**users, **more_users}, {**sessions, **more_sessions}
-    for e in active:
-        period = quarters[period_start(e.occurred_at, QUARTER_US)]
-        tally(period, e.event_type, e.role, users[e.user_id], sessions[e.session_id])
+    for user_id, session_id, event_type, role, occurred_at in active:
+        period = quarters[period_start(occurred_at, QUARTER_US)]
+        tally(period, event_type, role, users[user_id], sessions[session_id])
     return quarters
 
 
@@ -118,13 +96,13 @@ def compact_all(connection: Connection) -> None:
 
 def backfill(connection: Connection) -> int:
     """Count every stored event into the rollups (which must be empty); returns the count."""
-    columns = [event_table.c[name] for name in _StoredFacts._fields]
-    query = select(*columns).order_by(event_table.c.id)
+    names = ("user_id", "session_id", "event_type", "role", "occurred_at")
+    query = select(*(event_table.c[name] for name in names)).order_by(event_table.c.id)
     result = connection.execute(query.execution_options(yield_per=BACKFILL_CHUNK))
     counted = 0
     for chunk in result.partitions():
         facts = [
-            _StoredFacts(user_id, session_id, event_type, role, to_epoch_us(occurred_at))
+            (user_id, session_id, event_type, role, to_epoch_us(occurred_at))
             for user_id, session_id, event_type, role, occurred_at in chunk
         ]
         add_to_rollups(connection, facts)

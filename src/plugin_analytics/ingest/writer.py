@@ -25,7 +25,7 @@ from plugin_analytics.derived.profiles import update_profiles
 from plugin_analytics.derived.rollups import COMPACT_BATCH, compact, record_deltas
 from plugin_analytics.errors import APIError, StorageUnavailable
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.store import StoredRow, prepare, store_for
+from plugin_analytics.ingest.store import EVENT_ID, StoredRow, facts, prepare, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -271,9 +271,9 @@ class EventWriter:
         with write_transaction(self._engine) as connection:
             stored, known = self._store.insert_numbered(connection, rows) if rows else ([], None)
             if stored:
-                record_deltas(connection, stored, known)
+                record_deltas(connection, facts(stored), known)
                 update_profiles(connection, stored)
-        return {row.event_id for row in stored}
+        return {row[EVENT_ID] for row in stored}
 
 
 def _first_of_each_event_id(group: list[_Pending]) -> list[StoredRow]:
@@ -281,8 +281,8 @@ def _first_of_each_event_id(group: list[_Pending]) -> list[StoredRow]:
     unique = []
     for pending in group:
         for row in pending.rows:
-            if row.event_id not in seen:
-                seen.add(row.event_id)
+            if row[EVENT_ID] not in seen:
+                seen.add(row[EVENT_ID])
                 unique.append(row)
     return unique
 
@@ -295,8 +295,8 @@ def _account(group: list[_Pending], inserted: set[str]) -> list[WriteResult]:
     for pending in group:
         new = 0
         for row in pending.rows:
-            if row.event_id in inserted:
-                inserted.discard(row.event_id)
+            if row[EVENT_ID] in inserted:
+                inserted.discard(row[EVENT_ID])
                 new += 1
         results.append(WriteResult(new=new, duplicates=len(pending.rows) - new))
     return results
