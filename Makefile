@@ -24,13 +24,18 @@ run: $(VENV)/.installed
 	$(BIN)/plugin-analytics migrate
 	$(BIN)/plugin-analytics serve
 
+# The coverage floor is the figure measured when it was set (96.5% of lines and branches of
+# plugin_analytics and the feedback module): a change may raise it, never lower it.
+COVERAGE_FLOOR := 96.5
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench migrations main.py modules
 	$(BIN)/ruff format --check src tests bench migrations main.py modules
 	$(BIN)/mypy
+	$(BIN)/mypy tests bench migrations
 
 bench: bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report bench-ai
 

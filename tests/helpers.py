@@ -1,11 +1,12 @@
 """Reading the database behind the app's back, to check what was really stored."""
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, select, text
 
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import event_table
+from plugin_analytics.ingest.schemas import EventCreate
 
 
 def stored_events(database_url: str) -> list[dict[str, Any]]:
@@ -40,6 +41,11 @@ def event(**fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
+
+
+def created(**fields: Any) -> EventCreate:
+    """`event(**fields)` typed as ingestion hands it to the writer (validated)."""
+    return cast(EventCreate, event(**fields))
 
 
 # What the feedback module the tests install (modules/feedback) adds to the summary of a range

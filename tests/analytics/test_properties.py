@@ -3,7 +3,7 @@ PostgreSQL: time zones with DST and odd offsets, events on boundaries, backfill,
 sharing sessions, and erasure."""
 
 import dataclasses
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -235,7 +235,7 @@ async def get_json(client: httpx.AsyncClient, path: str, **params: str) -> Any:
     return response.json()
 
 
-def moment(at: datetime, tz: ZoneInfo) -> tuple[datetime, Any]:
+def moment(at: datetime, tz: tzinfo | None) -> tuple[datetime, Any]:
     """An instant and the UTC offset it is shown with."""
     return at.astimezone(UTC), at.astimezone(tz).utcoffset()
 
@@ -257,12 +257,12 @@ async def check_reports(
     assert summary == {**echo, **expected, **NO_RATINGS}
 
     series = await get_json(client, "/analytics/timeseries", interval=interval, **echo)
-    expected = brute_force.timeseries(events, start_date, end_date, tz, interval)
+    expected_buckets = brute_force.timeseries(events, start_date, end_date, tz, interval)
     assert {key: series[key] for key in echo} == echo
     assert series["interval"] == interval
     assert [shown(bucket) for bucket in series["buckets"]] == [
         {**bucket, "start": moment(bucket["start"], tz), "end": moment(bucket["end"], tz)}
-        for bucket in expected
+        for bucket in expected_buckets
     ]
 
     report = await get_json(client, "/analytics/ctas", **echo)

@@ -5,7 +5,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.derived.activity import Activity
 from plugin_analytics.derived.periods import DAY_US
 from plugin_analytics.derived.rollups import compact
+from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.ingest.writer import EventWriter
 from tests.helpers import event
 
@@ -105,7 +106,10 @@ async def test_a_report_counts_folded_rows_and_pending_deltas_together(
     writer.compact()
     await writer.write(events(30, 1), now)
     # Same day as folded rows, other sessions: the day row and the new delta must add up.
-    late = [{**e, "event_id": f"late-{e['event_id']}", "session_id": "other"} for e in events(30)]
+    late = [
+        cast(EventCreate, {**e, "event_id": f"late-{e['event_id']}", "session_id": "other"})
+        for e in events(30)
+    ]
     await writer.write(late, now)
     assert rows(engine, rollup_delta_table) > 0
     # The late clicks convert the session "other" too.

@@ -59,8 +59,11 @@ async def test_keys_deleted_by_retention_never_leave_an_event_without_its_key(
                 body = event(event_id=f"{name}-new", user_id=name, session_id=name)
                 assert (await client.post("/client/update", json=body)).status_code == 200
 
+            async def retention() -> None:
+                await anyio.to_thread.run_sync(apply_retention, engine, 30)
+
             async with anyio.create_task_group() as group:
-                group.start_soon(anyio.to_thread.run_sync, apply_retention, engine, 30)
+                group.start_soon(retention)
                 for name in names:
                     group.start_soon(returning, name)
             assert dangling_numbers(engine) == (BitMap(), BitMap())

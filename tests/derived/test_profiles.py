@@ -107,7 +107,8 @@ async def traits(client: httpx.AsyncClient, user_id: str) -> dict[str, Any] | st
     if response.status_code == 404:
         return "no events"
     assert response.status_code == 200, response.text
-    return response.json()["traits"]
+    shown: dict[str, Any] | None = response.json()["traits"]
+    return shown
 
 
 async def check(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:

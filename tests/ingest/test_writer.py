@@ -4,7 +4,7 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -15,12 +15,11 @@ from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.errors import APIError
 from plugin_analytics.ingest import store as ingest_store
-from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.ingest.store import COLUMNS, PostgresEventStore, StoredRow, prepare
 from plugin_analytics.ingest.writer import EventWriter, WriteResult
 from plugin_analytics.services import services_of
 from tests.conftest import ADMIN
-from tests.helpers import event, stored_events
+from tests.helpers import created, event, stored_events
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +27,7 @@ pytestmark = pytest.mark.anyio
 def test_a_stored_row_is_read_by_the_name_of_each_column() -> None:
     positions = {name: getattr(ingest_store, name.upper()) for name in COLUMNS}
     assert positions == {name: n for n, name in enumerate(COLUMNS)}
-    named = cast(EventCreate, event(event_id="named", user_id="ana"))
+    named = created(event_id="named", user_id="ana")
     (row,) = prepare([named], datetime.now(UTC))
     assert (row[ingest_store.EVENT_ID], row[ingest_store.USER_ID]) == ("named", "ana")
 
@@ -56,9 +55,9 @@ async def test_each_request_is_credited_its_own_new_events(app: FastAPI, databas
     writer: EventWriter = services_of(app).writer
     now = datetime.now(UTC)
     first, second, third = await asyncio.gather(
-        writer.write([event(event_id="x"), event(event_id="y")], now),
-        writer.write([event(event_id="y"), event(event_id="z"), event(event_id="z")], now),
-        writer.write([event(event_id="x")], now),
+        writer.write([created(event_id="x"), created(event_id="y")], now),
+        writer.write([created(event_id="y"), created(event_id="z"), created(event_id="z")], now),
+        writer.write([created(event_id="x")], now),
     )
     assert first == WriteResult(new=2, duplicates=0)
     assert second == WriteResult(new=1, duplicates=2)
@@ -73,10 +72,10 @@ async def test_a_full_queue_refuses_with_503(database_url: str) -> None:
     try:
         now = datetime.now(UTC)
         with pytest.raises(APIError) as refused:
-            await writer.write([event(event_id=f"big{i}") for i in range(4)], now)
+            await writer.write([created(event_id=f"big{i}") for i in range(4)], now)
         assert refused.value.status_code == 503
         assert "overloaded" in refused.value.detail
-        assert await writer.write([event(event_id="fits")], now) == WriteResult(1, 0)
+        assert await writer.write([created(event_id="fits")], now) == WriteResult(1, 0)
     finally:
         await writer.stop()
         engine.dispose()
@@ -88,7 +87,9 @@ async def test_stop_commits_what_is_queued(database_url: str) -> None:
     writer = EventWriter(engine)
     await writer.start()
     now = datetime.now(UTC)
-    pending = [asyncio.create_task(writer.write([event(event_id=f"q{i}")], now)) for i in range(50)]
+    pending = [
+        asyncio.create_task(writer.write([created(event_id=f"q{i}")], now)) for i in range(50)
+    ]
     await asyncio.sleep(0)  # let every request reach the queue
     await writer.stop()
     engine.dispose()
@@ -103,7 +104,7 @@ async def test_a_group_touching_thousands_of_periods(
     # rollup rows than SQLite accepts bound parameters in one statement.
     first = datetime(2005, 1, 1, 12, tzinfo=UTC)
     events = [
-        event(event_id=f"old{n}", timestamp=first + timedelta(days=n, minutes=n % 60))
+        created(event_id=f"old{n}", timestamp=first + timedelta(days=n, minutes=n % 60))
         for n in range(6000)
     ]
     result = await services_of(app).writer.write(events, datetime.now(UTC))
