@@ -6,6 +6,9 @@ from sqlalchemy import Engine, select, text
 
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import event_table
+from plugin_analytics.db.session import write_transaction
+from plugin_analytics.derived.numbering import hold_ingestion
+from plugin_analytics.derived.rollup_sql import RollupSql
 from plugin_analytics.ingest.schemas import EventCreate
 
 
@@ -25,8 +28,12 @@ EVENT_TABLES = ("event", "rollup", "rollup_delta", "user_key", "session_key", "u
 
 def empty(engine: Engine) -> None:
     """Delete every event and all that is derived from it (for hypothesis examples that share
-    one database)."""
-    with engine.begin() as connection:
+    one database). It waits for a compaction under way, as erasure does: on PostgreSQL the
+    rollup rows a compactor has inserted but not committed yet would survive the deletes and
+    count in the next example."""
+    with write_transaction(engine) as connection:
+        hold_ingestion(connection)
+        RollupSql(connection).lock_compaction(wait=True)
         for table in EVENT_TABLES:
             connection.execute(text(f"DELETE FROM {table}"))
 

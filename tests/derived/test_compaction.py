@@ -3,6 +3,7 @@ and readers count the pending ones, so reports are the same before and after fol
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -10,18 +11,19 @@ from typing import Any, cast
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from plugin_analytics.analytics.queries import activity_in
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import rollup_delta_table, rollup_table
+from plugin_analytics.db.session import write_transaction
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.derived.activity import Activity
 from plugin_analytics.derived.periods import DAY_US
 from plugin_analytics.derived.rollups import compact
 from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.ingest.writer import EventWriter
-from tests.helpers import event
+from tests.helpers import empty, event
 
 pytestmark = pytest.mark.anyio
 
@@ -149,6 +151,31 @@ async def test_concurrent_compactions_fold_each_delta_once(
         thread.join()
     assert rows(engine, rollup_delta_table) == 0
     assert report(engine) == expected
+
+
+def until_a_transaction_waits_for_a_lock(engine: Engine) -> None:
+    query = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    with engine.connect() as connection:
+        while not connection.execute(query).scalar_one():
+            time.sleep(0.01)
+            connection.rollback()
+
+
+async def test_emptying_the_database_waits_for_a_compaction_under_way(
+    engine: Engine, writer: EventWriter
+) -> None:
+    """The suite's hypothesis examples share a database and empty it while the app's compactor
+    may be folding: the rows it inserts must not outlive the emptying."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("a SQLite transaction that writes holds the only write lock")
+    await write_days(writer)
+    with write_transaction(engine) as folding:
+        assert compact(folding, wait=True) > 0  # rollup rows inserted, not committed yet
+        emptying = threading.Thread(target=empty, args=(engine,))
+        emptying.start()
+        until_a_transaction_waits_for_a_lock(engine)
+    emptying.join()
+    assert rows(engine, rollup_table) == rows(engine, rollup_delta_table) == 0
 
 
 async def test_stopping_the_writer_folds_what_is_pending(database_url: str) -> None:
