@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -34,9 +35,44 @@ SQLModel.metadata.naming_convention = {
 metadata: MetaData = SQLModel.metadata
 
 ID_LENGTH = 256
+# The site that stands for a single-site installation (the seed's use), made by the migration.
+DEFAULT_SITE = "default"
+DEFAULT_SITE_NUM = 1
 # The chat event types: what the plugin sends, and what makes a user or a session active in the
 # rollups. Every other event type (an SDK's page, a module's feedback) is stored as it came.
 CHAT_EVENT_TYPES = ("message", "cta_click")
+
+
+class Site(SQLModel, table=True):
+    """A website the installation collects for. `id` is the slug the API and CLI name it by;
+    every other table refers to it by `num`, a small integer that leads their keys. The name,
+    zone, recipients and schedule of `default` may stay NULL: it then takes SITE_NAME,
+    REPORT_TIMEZONE, REPORT_RECIPIENTS and REPORT_SCHEDULE from the environment."""
+
+    __tablename__ = "site"
+
+    num: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    id: str = Field(sa_column=Column(String(63), nullable=False, unique=True))
+    name: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    timezone: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    domains: list[str] = Field(sa_column=Column(JSONDocument, nullable=False))
+    report_recipients: list[str] | None = Field(
+        default=None, sa_column=Column(JSONDocument, nullable=True)
+    )
+    report_schedule: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    retention_days: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+def _site_column(primary_key: bool = False) -> Column[int]:
+    """The site a row belongs to (site.num); `default` for rows from before sites existed."""
+    return Column(
+        "site_num",
+        Integer,
+        nullable=False,
+        primary_key=primary_key,
+        server_default=text(str(DEFAULT_SITE_NUM)),
+    )
 
 
 class Event(SQLModel, table=True):
@@ -44,12 +80,15 @@ class Event(SQLModel, table=True):
 
     __tablename__ = "event"
     __table_args__ = (
-        Index("ix_event_occurred_at", "occurred_at"),
-        Index("ix_event_user_id_occurred_at", "user_id", "occurred_at", "id"),
-        Index("ix_event_session_id_occurred_at", "session_id", "occurred_at", "id"),
+        # An event_id is unique within its site: the same id sent to two sites is two events.
+        UniqueConstraint("site_num", "event_id", name="uq_event_site_num_event_id"),
+        Index("ix_event_site_num_occurred_at", "site_num", "occurred_at"),
+        Index("ix_event_site_num_user_id", "site_num", "user_id", "occurred_at", "id"),
+        Index("ix_event_site_num_session_id", "site_num", "session_id", "occurred_at", "id"),
         # CTA clicks are a few percent of events; the CTA report reads just them.
         Index(
-            "ix_event_cta_click_occurred_at",
+            "ix_event_site_num_cta_click",
+            "site_num",
             "occurred_at",
             sqlite_where=text("event_type = 'cta_click'"),
             postgresql_where=text("event_type = 'cta_click'"),
@@ -57,7 +96,8 @@ class Event(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
-    event_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
+    site_num: int = Field(default=DEFAULT_SITE_NUM, sa_column=_site_column())
+    event_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
     user_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
     session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
     # Our two types, or an SDK's event name (Segment `track`, PostHog `capture`), up to 256.
@@ -82,21 +122,28 @@ class Event(SQLModel, table=True):
 
 
 class UserKey(SQLModel, table=True):
-    """A small number for each user_id, so that rollups can hold sets of users as bitmaps."""
+    """A small number for each user_id of a site, so that rollups can hold sets of users as
+    bitmaps. Numbers are unique across sites; ids only within their site."""
 
     __tablename__ = "user_key"
+    __table_args__ = (UniqueConstraint("site_num", "user_id", name="uq_user_key_site_num_user_id"),)
 
     num: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
-    user_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
+    site_num: int = Field(default=DEFAULT_SITE_NUM, sa_column=_site_column())
+    user_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
 
 
 class SessionKey(SQLModel, table=True):
     """A small number for each session_id (see UserKey)."""
 
     __tablename__ = "session_key"
+    __table_args__ = (
+        UniqueConstraint("site_num", "session_id", name="uq_session_key_site_num_session_id"),
+    )
 
     num: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
-    session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False, unique=True))
+    site_num: int = Field(default=DEFAULT_SITE_NUM, sa_column=_site_column())
+    session_id: str = Field(sa_column=Column(String(ID_LENGTH), nullable=False))
 
 
 class UserProfile(SQLModel, table=True):
@@ -105,6 +152,7 @@ class UserProfile(SQLModel, table=True):
 
     __tablename__ = "user_profile"
 
+    site_num: int = Field(default=DEFAULT_SITE_NUM, sa_column=_site_column(primary_key=True))
     user_id: str = Field(sa_column=Column(String(ID_LENGTH), primary_key=True))
     traits: dict[str, Any] = Field(sa_column=Column(JSONDocument, nullable=False))
     # The first and the last event folded in: (last_at, last_id, the event's row id) orders
@@ -127,6 +175,7 @@ def _measure_columns() -> list[Column[Any]]:
 rollup_table = Table(
     "rollup",
     metadata,
+    _site_column(primary_key=True),
     Column("grain", String(8), primary_key=True),
     Column("start_at", UTCDateTime, primary_key=True),
     *_measure_columns(),
@@ -138,9 +187,10 @@ rollup_delta_table = Table(
     "rollup_delta",
     metadata,
     Column("id", BigIntId, primary_key=True),
+    _site_column(),
     Column("start_at", UTCDateTime, nullable=False),
     *_measure_columns(),
-    Index("ix_rollup_delta_start_at", "start_at"),
+    Index("ix_rollup_delta_site_num_start_at", "site_num", "start_at"),
 )
 
 
@@ -150,6 +200,7 @@ class Report(SQLModel, table=True):
 
     __tablename__ = "report"
 
+    site_num: int = Field(default=DEFAULT_SITE_NUM, sa_column=_site_column(primary_key=True))
     week_start: date = Field(sa_column=Column(Date, primary_key=True))
     status: str = Field(sa_column=Column(String(16), nullable=False))  # sending | sent | failed
     claim_token: str = Field(sa_column=Column(String(64), nullable=False))
@@ -165,9 +216,10 @@ class ReportAttempt(SQLModel, table=True):
     """One try at sending a week's report, kept as its history (GET /reports)."""
 
     __tablename__ = "report_attempt"
-    __table_args__ = (Index("ix_report_attempt_week_start", "week_start"),)
+    __table_args__ = (Index("ix_report_attempt_site_num_week_start", "site_num", "week_start"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    site_num: int = Field(default=DEFAULT_SITE_NUM, sa_column=_site_column())
     week_start: date = Field(sa_column=Column(Date, nullable=False))
     trigger: str = Field(sa_column=Column(String(16), nullable=False))  # manual | schedule | cli
     forced: bool = Field(sa_column=Column(Boolean, nullable=False))
@@ -185,7 +237,9 @@ class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
-    kind: str = Field(sa_column=Column(String(8), nullable=False))  # write | admin
+    kind: str = Field(sa_column=Column(String(8), nullable=False))  # write | viewer | admin
+    # The site a write or viewer key belongs to; NULL for an admin key (every site).
+    site_num: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     name: str = Field(sa_column=Column(String(100), nullable=False))
     prefix: str = Field(sa_column=Column(String(16), nullable=False))  # shown to tell keys apart
     digest: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
@@ -206,6 +260,7 @@ class AuditEntry(SQLModel, table=True):
     detail: dict[str, Any] = Field(sa_column=Column(JSONDocument, nullable=False))
 
 
+site_table = Site.__table__  # type: ignore[attr-defined]
 event_table = Event.__table__  # type: ignore[attr-defined]
 user_key_table = UserKey.__table__  # type: ignore[attr-defined]
 session_key_table = SessionKey.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,216 @@
+"""sites: the site table, `default`, and a site_num leading the keys of every table of data
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-01 09:00:00
+
+Every existing row goes to `default` (site.num 1) through the column's default: on PostgreSQL
+adding a column with a constant default rewrites nothing, and the new indexes are built once
+each. SQLite cannot drop a table's UNIQUE constraint in place, so `event` is moved into a new
+table a chunk at a time, each chunk deleted from the old table as it goes: the pages it frees
+are reused by the next chunk, and the file does not grow to twice its size. The small tables
+(keys, profiles, rollups, reports) are copied whole (Alembic's batch mode).
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+UTC_DATETIME = sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite")
+JSON_DOCUMENT = sa.JSON().with_variant(JSONB(), "postgresql")
+MOVE_CHUNK = 200_000
+
+EVENT_COLUMNS = (
+    "id", "event_id", "user_id", "session_id", "event_type", "role", "message", "cta_id",
+    "properties", "occurred_at", "received_at", "model", "input_tokens", "output_tokens",
+    "latency_ms",
+)  # fmt: skip
+# (name, columns) of event's indexes before and after; the CTA index is partial.
+OLD_INDEXES = (
+    ("ix_event_occurred_at", "occurred_at"),
+    ("ix_event_user_id_occurred_at", "user_id, occurred_at, id"),
+    ("ix_event_session_id_occurred_at", "session_id, occurred_at, id"),
+    ("ix_event_cta_click_occurred_at", "occurred_at"),
+)
+NEW_INDEXES = (
+    ("ix_event_site_num_occurred_at", "site_num, occurred_at"),
+    ("ix_event_site_num_user_id", "site_num, user_id, occurred_at, id"),
+    ("ix_event_site_num_session_id", "site_num, session_id, occurred_at, id"),
+    ("ix_event_site_num_cta_click", "site_num, occurred_at"),
+)
+CTA_ONLY = " WHERE event_type = 'cta_click'"
+# (table, old unique or primary key, new one, its columns) of the tables copied whole.
+KEYED = (
+    ("user_key", "uq_user_key_user_id", "uq_user_key_site_num_user_id", ["site_num", "user_id"]),
+    (
+        "session_key",
+        "uq_session_key_session_id",
+        "uq_session_key_site_num_session_id",
+        ["site_num", "session_id"],
+    ),
+    ("user_profile", "pk_user_profile", "pk_user_profile", ["site_num", "user_id"]),
+    ("rollup", "pk_rollup", "pk_rollup", ["site_num", "grain", "start_at"]),
+    ("report", "pk_report", "pk_report", ["site_num", "week_start"]),
+)
+
+
+def _site_num() -> sa.Column[int]:
+    return sa.Column("site_num", sa.Integer(), nullable=False, server_default=sa.text("1"))
+
+
+def _event_table(name: str, with_site: bool) -> sa.Table:
+    """The event table's definition as of this revision (with site_num) or the one before."""
+    unique = ("site_num", "event_id") if with_site else ("event_id",)
+    unique_name = "uq_event_site_num_event_id" if with_site else "uq_event_event_id"
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("id", sa.Integer(), nullable=False),
+        *([_site_num()] if with_site else []),
+        sa.Column("event_id", sa.String(256), nullable=False),
+        sa.Column("user_id", sa.String(256), nullable=False),
+        sa.Column("session_id", sa.String(256), nullable=False),
+        sa.Column("event_type", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("cta_id", sa.String(256), nullable=True),
+        sa.Column("properties", sa.JSON(), nullable=True),
+        sa.Column("occurred_at", sa.BigInteger(), nullable=False),
+        sa.Column("received_at", sa.BigInteger(), nullable=False),
+        sa.Column("model", sa.String(256), nullable=True),
+        sa.Column("input_tokens", sa.BigInteger(), nullable=True),
+        sa.Column("output_tokens", sa.BigInteger(), nullable=True),
+        sa.Column("latency_ms", sa.Double(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_event"),
+        sa.UniqueConstraint(*unique, name=unique_name),
+    )
+
+
+def _move_sqlite_events(with_site: bool) -> None:
+    """Move `event` into a new definition of itself, a chunk of ids at a time."""
+    bind = op.get_bind()
+    op.execute("ALTER TABLE event RENAME TO event_old")
+    _event_table("event", with_site).create(bind)
+    columns = ", ".join(EVENT_COLUMNS)
+    done = -1
+    while True:
+        last = bind.exec_driver_sql(
+            f"SELECT max(id) FROM (SELECT id FROM event_old WHERE id > {done} "
+            f"ORDER BY id LIMIT {MOVE_CHUNK})"
+        ).scalar()
+        if last is None:
+            break
+        chunk = f"id > {done} AND id <= {last}"
+        bind.exec_driver_sql(
+            f"INSERT INTO event ({columns}) SELECT {columns} FROM event_old WHERE {chunk}"
+        )
+        bind.exec_driver_sql(f"DELETE FROM event_old WHERE {chunk}")
+        done = last
+    op.execute("DROP TABLE event_old")
+
+
+def _swap_event_indexes(old: Sequence[tuple[str, str]], new: Sequence[tuple[str, str]]) -> None:
+    for name, _ in old:
+        op.execute(f"DROP INDEX IF EXISTS {name}")
+    for name, columns in new:
+        partial = CTA_ONLY if "cta_click" in name else ""
+        op.execute(f"CREATE INDEX {name} ON event ({columns}){partial}")
+
+
+def upgrade() -> None:
+    site = op.create_table(
+        "site",
+        sa.Column("num", sa.Integer(), nullable=False),
+        sa.Column("id", sa.String(63), nullable=False),
+        sa.Column("name", sa.String(100), nullable=True),
+        sa.Column("timezone", sa.String(64), nullable=True),
+        sa.Column("domains", JSON_DOCUMENT, nullable=False),
+        sa.Column("report_recipients", JSON_DOCUMENT, nullable=True),
+        sa.Column("report_schedule", sa.String(100), nullable=True),
+        sa.Column("retention_days", sa.Integer(), nullable=True),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.PrimaryKeyConstraint("num", name=op.f("pk_site")),
+        sa.UniqueConstraint("id", name=op.f("uq_site_id")),
+    )
+    created = datetime.now(UTC)
+    op.bulk_insert(site, [{"num": 1, "id": "default", "domains": [], "created_at": created}])
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        for name, _ in OLD_INDEXES:  # their pages go to the free list, reused by the move
+            op.execute(f"DROP INDEX {name}")
+        _move_sqlite_events(with_site=True)
+        _swap_event_indexes((), NEW_INDEXES)
+    else:
+        op.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        op.add_column("event", _site_num())
+        op.execute("CREATE UNIQUE INDEX uq_event_site_num_event_id ON event (site_num, event_id)")
+        op.execute("ALTER TABLE event DROP CONSTRAINT uq_event_event_id")
+        op.execute(
+            "ALTER TABLE event ADD CONSTRAINT uq_event_site_num_event_id "
+            "UNIQUE USING INDEX uq_event_site_num_event_id"
+        )
+        _swap_event_indexes(OLD_INDEXES, NEW_INDEXES)
+    for table, old, new, columns in KEYED:
+        kind = "primary" if old.startswith("pk_") else "unique"
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(_site_num())
+            batch.drop_constraint(old, type_=kind)
+            if kind == "primary":
+                batch.create_primary_key(new, columns)
+            else:
+                batch.create_unique_constraint(new, columns)
+    op.add_column("rollup_delta", _site_num())
+    op.drop_index("ix_rollup_delta_start_at", "rollup_delta")
+    op.create_index("ix_rollup_delta_site_num_start_at", "rollup_delta", ["site_num", "start_at"])
+    op.add_column("report_attempt", _site_num())
+    op.drop_index("ix_report_attempt_week_start", "report_attempt")
+    op.create_index(
+        "ix_report_attempt_site_num_week_start", "report_attempt", ["site_num", "week_start"]
+    )
+    op.add_column("api_key", sa.Column("site_num", sa.Integer(), nullable=True))
+    op.execute("UPDATE api_key SET site_num = 1 WHERE kind = 'write'")
+
+
+def downgrade() -> None:
+    """Back to one site: only `default`'s data can be kept (other sites' ids may clash)."""
+    for table in ("event", "rollup", "rollup_delta", "user_key", "session_key", "user_profile"):
+        op.execute(f"DELETE FROM {table} WHERE site_num <> 1")
+    for table in ("report", "report_attempt"):
+        op.execute(f"DELETE FROM {table} WHERE site_num <> 1")
+    op.execute("DELETE FROM api_key WHERE site_num <> 1 OR kind = 'viewer'")
+    op.drop_column("api_key", "site_num")
+    op.drop_index("ix_report_attempt_site_num_week_start", "report_attempt")
+    op.drop_column("report_attempt", "site_num")
+    op.create_index("ix_report_attempt_week_start", "report_attempt", ["week_start"])
+    op.drop_index("ix_rollup_delta_site_num_start_at", "rollup_delta")
+    op.drop_column("rollup_delta", "site_num")
+    op.create_index("ix_rollup_delta_start_at", "rollup_delta", ["start_at"])
+    for table, old, new, columns in KEYED:
+        kind = "primary" if old.startswith("pk_") else "unique"
+        with op.batch_alter_table(table) as batch:
+            batch.drop_constraint(new, type_=kind)
+            batch.drop_column("site_num")
+            old_columns = [column for column in columns if column != "site_num"]
+            if kind == "primary":
+                batch.create_primary_key(old, old_columns)
+            else:
+                batch.create_unique_constraint(old, old_columns)
+    if op.get_bind().dialect.name == "sqlite":
+        for name, _ in NEW_INDEXES:
+            op.execute(f"DROP INDEX {name}")
+        _move_sqlite_events(with_site=False)
+        _swap_event_indexes((), OLD_INDEXES)
+    else:
+        op.execute("ALTER TABLE event DROP CONSTRAINT uq_event_site_num_event_id")
+        op.execute("ALTER TABLE event ADD CONSTRAINT uq_event_event_id UNIQUE (event_id)")
+        _swap_event_indexes(NEW_INDEXES, OLD_INDEXES)
+        op.drop_column("event", "site_num")
+    op.drop_table("site")
