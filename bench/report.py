@@ -23,6 +23,7 @@ from plugin_analytics.db.types import from_epoch_us
 from plugin_analytics.modules.registry import load_modules
 from plugin_analytics.reports.render import render
 from plugin_analytics.reports.service import build_week, daily_csv, report_week
+from plugin_analytics.sites.registry import DEFAULT_SITE, find_site
 
 TARGET_S = 2.0
 
@@ -32,11 +33,13 @@ def bench(name: str, url: str, runs: int) -> None:
     engine = build_engine(settings.sqlalchemy_url)
     with engine.connect() as connection:
         last = connection.execute(select(func.max(event_table.c.occurred_at))).scalar_one()
-    week = report_week(settings, last + timedelta(microseconds=1))
+        site = find_site(connection, DEFAULT_SITE, settings)
+    assert site is not None
+    week = report_week(site, last + timedelta(microseconds=1))
     modules = load_modules()
 
     def build() -> int:
-        report = build_week(engine, settings, week, modules=modules)
+        report = build_week(engine, settings, site, week, modules=modules)
         render(report, daily_csv(report))
         return sum(int(day.metrics["total_messages"]) for day in report.days)
 

@@ -69,6 +69,7 @@ def _empty_postgres(url: str) -> str:
             "TRUNCATE event, rollup, rollup_delta, user_key, session_key, report, report_attempt, "
             "api_key, audit_log, user_profile RESTART IDENTITY"
         )
+        conn.execute("DELETE FROM site WHERE id <> 'default'")
     return url
 
 

@@ -13,7 +13,7 @@ are reused by the next chunk, and the file does not grow to twice its size. The 
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,6 +27,7 @@ depends_on: str | Sequence[str] | None = None
 UTC_DATETIME = sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite")
 JSON_DOCUMENT = sa.JSON().with_variant(JSONB(), "postgresql")
 MOVE_CHUNK = 200_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 EVENT_COLUMNS = (
     "id", "event_id", "user_id", "session_id", "event_type", "role", "message", "cta_id",
@@ -139,10 +140,15 @@ def upgrade() -> None:
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("num", name=op.f("pk_site")),
         sa.UniqueConstraint("id", name=op.f("uq_site_id")),
+        # A deleted site's number is never given again (SQLite would reuse the highest).
+        sqlite_autoincrement=True,
     )
-    created = datetime.now(UTC)
-    op.bulk_insert(site, [{"num": 1, "id": "default", "domains": [], "created_at": created}])
     sqlite = op.get_bind().dialect.name == "sqlite"
+    created = datetime.now(UTC)
+    # The first number of an empty table is 1 on both databases; SQLite keeps times as
+    # microseconds since the epoch (the app's UTCDateTime).
+    at = (created - EPOCH) // timedelta(microseconds=1) if sqlite else created
+    op.bulk_insert(site, [{"id": "default", "domains": [], "created_at": at}])
     if sqlite:
         for name, _ in OLD_INDEXES:  # their pages go to the free list, reused by the move
             op.execute(f"DROP INDEX {name}")

@@ -84,7 +84,7 @@ def _start_background_jobs(services: Services, stack: AsyncExitStack) -> None:
     schedule = _report_schedule(services)
     if schedule:
         stack.callback(schedule.stop)
-    if settings.retention_days and settings.scheduler_enabled:
+    if settings.scheduler_enabled:  # RETENTION_DAYS, or a site's own retention_days
         retention = RetentionSchedule(services.engine, settings.retention_days)
         retention.start()
         stack.callback(retention.stop)
@@ -94,8 +94,8 @@ def _report_schedule(services: Services) -> ReportSchedule | None:
     settings = services.settings
     if not settings.scheduler_enabled:
         return None
-    if not settings.email_configured:
-        logger.info("weekly reports are off: set EMAIL_HOST and REPORT_RECIPIENTS to send them")
+    if not settings.email_host:
+        logger.info("weekly reports are off: set EMAIL_HOST (and each site's recipients)")
         return None
     try:
         sender_of(settings)

@@ -34,6 +34,7 @@ from plugin_analytics.modules.registry import load_modules
 from plugin_analytics.privacy.retention import apply_retention, retention_cut
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
+from plugin_analytics.sites.registry import DEFAULT_SITE, Site, find_site
 
 app = typer.Typer(help="Operate a plugin-analytics server.", no_args_is_help=True)
 console = Console()
@@ -187,6 +188,9 @@ def _current_revisions(engine: Engine) -> list[str]:
         return sorted(MigrationContext.configure(connection).get_current_heads())
 
 
+SiteOption = Annotated[str, typer.Option(help="The site (its id).")]
+
+
 class ExportFormat(StrEnum):
     csv = "csv"
     ndjson = "ndjson"
@@ -197,7 +201,8 @@ def export(
     out: Annotated[Path, typer.Option(help="File to write; a name ending in .gz is gzipped.")],
     start_date: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     end_date: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
-    tz: Annotated[str, typer.Option(help="IANA time zone of the days.")] = "UTC",
+    tz: Annotated[str | None, typer.Option(help="IANA zone of the days (the site's).")] = None,
+    site: SiteOption = DEFAULT_SITE,
     event_type: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
     user_id: Annotated[str | None, typer.Option(help="Only this user's events.")] = None,
     output: Annotated[
@@ -207,10 +212,11 @@ def export(
         bool, typer.Option(help="CSV: neutralise cells a spreadsheet would run (OWASP).")
     ] = True,
 ) -> None:
-    """Export events from DATABASE_URL to a file, as GET /analytics/export does."""
+    """Export a site's events from DATABASE_URL to a file, as GET /analytics/export does."""
     with _database() as engine:
         try:
             where = exports.export_filter(
+                _site(engine, site),
                 _day(start_date, "--start-date"),
                 _day(end_date, "--end-date"),
                 tz,
@@ -228,6 +234,18 @@ def export(
         written, seconds = _export_with_progress(engine, where, spec, out)
     rate = written / seconds if seconds else 0
     console.print(f"Wrote {written:,} events to {out} in {seconds:.1f} s ({rate:,.0f}/s).")
+
+
+def _site(engine: Engine, site_id: str) -> Site:
+    """The site named by --site; exit 2 when there is none."""
+    with engine.connect() as connection:
+        site = find_site(connection, site_id, get_settings())
+    if site is None:
+        console.print(
+            f"[red]There is no site {site_id!r} (see `plugin-analytics sites list`).[/red]"
+        )
+        raise typer.Exit(2)
+    return site
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -276,12 +294,18 @@ app.add_typer(report_app, name="report")
 @report_app.command("send")
 def report_send(
     force: Annotated[bool, typer.Option(help="Send again even if this week was sent.")] = False,
+    site: SiteOption = DEFAULT_SITE,
 ) -> None:
-    """Email the last complete week's report now (once per week, as POST /reports/weekly)."""
+    """Email a site's last complete week's report now (once a week, as POST /reports/weekly)."""
     try:
         with _database() as engine:
             outcome = send_weekly_report(
-                engine, get_settings(), modules=load_modules(), trigger="cli", force=force
+                engine,
+                get_settings(),
+                _site(engine, site),
+                modules=load_modules(),
+                trigger="cli",
+                force=force,
             )
     except APIError as exc:
         console.print(f"[red]{exc.detail}[/red]")
@@ -296,11 +320,14 @@ def report_send(
 @report_app.command("preview")
 def report_preview(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    site: SiteOption = DEFAULT_SITE,
 ) -> None:
-    """Write the next report's HTML to a file, to open in a browser. Sends nothing."""
+    """Write a site's next report's HTML to a file, to open in a browser. Sends nothing."""
     with _database() as engine:
-        settings = get_settings()
-        report = build_week(engine, settings, report_week(settings), modules=load_modules())
+        found = _site(engine, site)
+        report = build_week(
+            engine, get_settings(), found, report_week(found), modules=load_modules()
+        )
     out.write_text(preview_html(report), encoding="utf-8")
     console.print(
         f"Wrote the report for {report.week.start_date} to {report.week.end_date} to {out}."
@@ -368,14 +395,15 @@ def keys_list() -> None:
 def retention(
     days: Annotated[int | None, typer.Option(min=1, help="Default: RETENTION_DAYS.")] = None,
 ) -> None:
-    """Delete events older than RETENTION_DAYS now (the server also does it daily)."""
+    """Delete events older than RETENTION_DAYS (or a site's own retention days) now; the server
+    also does it daily."""
     days = days or get_settings().retention_days
-    if days is None:
-        console.print("[red]Set RETENTION_DAYS or pass --days.[/red]")
-        raise typer.Exit(2)
     with _database() as engine:
         deleted = apply_retention(engine, days)
-    console.print(f"Deleted {deleted} events from before {retention_cut(days):%Y-%m-%d} (UTC).")
+    if days is None:
+        console.print(f"Deleted {deleted} events (sites with retention days of their own).")
+    else:
+        console.print(f"Deleted {deleted} events from before {retention_cut(days):%Y-%m-%d} (UTC).")
 
 
 @app.command()

@@ -21,6 +21,7 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
+from plugin_analytics.db.models import DEFAULT_SITE_NUM
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.db.types import EPOCH, from_epoch_us, to_epoch_us
 from plugin_analytics.demo_text import (
@@ -124,6 +125,7 @@ def load(
     engine: Engine,
     events: Iterable[EventCreate],
     *,
+    site_num: int = DEFAULT_SITE_NUM,
     chunk_events: int = CHUNK_EVENTS,
     on_chunk: Callable[[int], None] | None = None,
 ) -> LoadResult:
@@ -134,7 +136,7 @@ def load(
     remaining = iter(events)
     while chunk := list(itertools.islice(remaining, chunk_events)):
         with write_transaction(engine) as connection:
-            rows = store.insert(connection, prepare(chunk, datetime.now(UTC)))
+            rows = store.insert(connection, prepare(chunk, datetime.now(UTC), site_num))
             if rows:
                 add_to_rollups(connection, facts(rows))
         generated, stored = generated + len(chunk), stored + len(rows)

@@ -209,15 +209,24 @@ def _add_duplicates(draw: st.DrawFn, zone: str, anchor: date, requests: list[lis
         requests[target].insert(position, copy)
 
 
-async def post(client: httpx.AsyncClient, stored: Stored, batch: list[Event], update: bool) -> None:
-    """Post through the ingestion API and into the brute force's store."""
+async def post(
+    client: httpx.AsyncClient,
+    stored: Stored,
+    batch: list[Event],
+    update: bool,
+    site: str | None = None,
+) -> None:
+    """Post through the ingestion API (to `site`, named in the body) and into the brute
+    force's store."""
     already = {event.event_id for event in stored.events}
+    named = {} if site is None else {"site": site}
     if update and len(batch) == 1:
-        response = await client.post("/client/update", json=batch[0].body())
+        response = await client.post("/client/update", json={**batch[0].body(), **named})
         assert response.status_code == 200, response.text
         stored.post(batch)
         return
-    response = await client.post("/client/batch", json={"events": [e.body() for e in batch]})
+    body = {"events": [e.body() for e in batch], **named}
+    response = await client.post("/client/batch", json=body)
     assert response.status_code == 200, response.text
     new = stored.post(batch)
     assert new == len({e.event_id for e in batch} - already)
@@ -246,17 +255,22 @@ def shown(bucket: dict[str, Any]) -> dict[str, Any]:
 
 
 async def check_reports(
-    client: httpx.AsyncClient, stored: Stored, tz: ZoneInfo, span: tuple[date, date, str]
+    client: httpx.AsyncClient,
+    stored: Stored,
+    tz: ZoneInfo,
+    span: tuple[date, date, str],
+    site: str | None = None,
 ) -> None:
-    """Summary, timeseries and CTAs of one range, each against the brute force."""
+    """Summary, timeseries and CTAs of one range (of `site`), each against the brute force."""
     start_date, end_date, interval = span
     echo = {"start_date": start_date.isoformat(), "end_date": end_date.isoformat(), "tz": tz.key}
     events = stored.events
-    summary = await get_json(client, "/analytics/summary", **echo)
+    params = echo if site is None else {**echo, "site": site}
+    summary = await get_json(client, "/analytics/summary", **params)
     expected = brute_force.summary(events, start_date, end_date, tz)
     assert summary == {**echo, **expected, **NO_RATINGS}
 
-    series = await get_json(client, "/analytics/timeseries", interval=interval, **echo)
+    series = await get_json(client, "/analytics/timeseries", interval=interval, **params)
     expected_buckets = brute_force.timeseries(events, start_date, end_date, tz, interval)
     assert {key: series[key] for key in echo} == echo
     assert series["interval"] == interval
@@ -265,7 +279,7 @@ async def check_reports(
         for bucket in expected_buckets
     ]
 
-    report = await get_json(client, "/analytics/ctas", **echo)
+    report = await get_json(client, "/analytics/ctas", **params)
     check_ctas(report, brute_force.ctas(events, start_date, end_date, tz))
 
 
@@ -288,9 +302,11 @@ def check_ctas(report: dict[str, Any], expected: dict[str | None, dict[str, Any]
         assert [clicks for _, clicks in preceding] == brute_force.top_counts(want["preceding"])
 
 
-async def check_all(client: httpx.AsyncClient, stored: Stored, scenario: Scenario) -> None:
+async def check_all(
+    client: httpx.AsyncClient, stored: Stored, scenario: Scenario, site: str | None = None
+) -> None:
     for span in scenario.spans:
-        await check_reports(client, stored, scenario.tz, span)
+        await check_reports(client, stored, scenario.tz, span, site)
 
 
 async def ingest(client: httpx.AsyncClient, engine: Engine, scenario: Scenario) -> Stored:

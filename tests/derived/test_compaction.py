@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select, text
 
 from plugin_analytics.analytics.queries import activity_in
 from plugin_analytics.db.engine import build_engine
-from plugin_analytics.db.models import rollup_delta_table, rollup_table
+from plugin_analytics.db.models import DEFAULT_SITE_NUM, rollup_delta_table, rollup_table
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.derived.activity import Activity
@@ -65,7 +65,7 @@ def rows(engine: Engine, table: Any) -> int:
 
 def report(engine: Engine, days: int = 3) -> tuple[Any, ...]:
     with engine.connect() as connection:
-        activity = activity_in(connection, START_US, START_US + days * DAY_US)
+        activity = activity_in(connection, DEFAULT_SITE_NUM, START_US, START_US + days * DAY_US)
     return shape(activity)
 
 
@@ -76,7 +76,7 @@ def shape(activity: Activity) -> tuple[Any, ...]:
 async def write_days(writer: EventWriter, days: int = 3) -> None:
     """events(30, day) of each day, one write a day."""
     for day in range(days):
-        await writer.write(events(30, day), datetime.now(UTC))
+        await writer.write(events(30, day), datetime.now(UTC), DEFAULT_SITE_NUM)
 
 
 def fold(engine: Engine, **options: Any) -> int:
@@ -104,15 +104,15 @@ async def test_a_report_counts_folded_rows_and_pending_deltas_together(
     engine: Engine, writer: EventWriter
 ) -> None:
     now = datetime.now(UTC)
-    await writer.write(events(30, 0), now)
+    await writer.write(events(30, 0), now, DEFAULT_SITE_NUM)
     writer.compact()
-    await writer.write(events(30, 1), now)
+    await writer.write(events(30, 1), now, DEFAULT_SITE_NUM)
     # Same day as folded rows, other sessions: the day row and the new delta must add up.
     late = [
         cast(EventCreate, {**e, "event_id": f"late-{e['event_id']}", "session_id": "other"})
         for e in events(30)
     ]
-    await writer.write(late, now)
+    await writer.write(late, now, DEFAULT_SITE_NUM)
     assert rows(engine, rollup_delta_table) > 0
     # The late clicks convert the session "other" too.
     assert report(engine) == (3 * 9, 3 * 18, 3 * 3, 7, 12, 4)
@@ -134,7 +134,7 @@ async def test_concurrent_compactions_fold_each_delta_once(
     now = datetime.now(UTC)
     for day in range(3):
         for part in range(5):
-            await writer.write(events(30, day)[part::5], now)
+            await writer.write(events(30, day)[part::5], now, DEFAULT_SITE_NUM)
     expected = report(engine)
     barrier = threading.Barrier(4)
 
@@ -182,7 +182,7 @@ async def test_stopping_the_writer_folds_what_is_pending(database_url: str) -> N
     engine = build_engine(database_url)
     writer = EventWriter(engine, compact_interval=3600)
     await writer.start()
-    await writer.write(events(30), datetime.now(UTC))
+    await writer.write(events(30), datetime.now(UTC), DEFAULT_SITE_NUM)
     expected = report(engine)
     await writer.stop()
     assert rows(engine, rollup_delta_table) == 0

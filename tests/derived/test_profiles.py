@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, text
 
+from plugin_analytics.db.models import DEFAULT_SITE_NUM
 from plugin_analytics.derived.profiles import apply, traits_of, update_profiles
 from plugin_analytics.ingest.store import prepare, store_for
 from plugin_analytics.privacy.retention import apply_retention, retention_cut
@@ -206,7 +207,7 @@ def test_a_worker_waits_for_another_folding_the_same_profile(
             "timestamp": NOW - timedelta(minutes=minutes),
             "properties": {"$set": {"plan": plan}, "$set_once": {"first": plan}},
         }
-        return prepare([body], NOW)  # type: ignore[list-item]
+        return prepare([body], NOW, DEFAULT_SITE_NUM)  # type: ignore[list-item]
 
     def fold_in(connection: Connection, rows: list[Any]) -> None:
         update_profiles(connection, store.insert(connection, rows))
@@ -229,4 +230,4 @@ def test_a_worker_waits_for_another_folding_the_same_profile(
     holder.close()
     waiting.join(timeout=10)
     with engine.connect() as connection:
-        assert traits_of(connection, "ana") == {"plan": "pro", "first": "free"}
+        assert traits_of(connection, DEFAULT_SITE_NUM, "ana") == {"plan": "pro", "first": "free"}

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import event as sa_event
 
 from plugin_analytics.db.engine import build_engine
+from plugin_analytics.db.models import DEFAULT_SITE_NUM
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.errors import APIError
 from plugin_analytics.ingest import store as ingest_store
@@ -21,6 +22,8 @@ from plugin_analytics.services import services_of
 from tests.conftest import ADMIN
 from tests.helpers import created, event, stored_events
 
+SITE = DEFAULT_SITE_NUM
+
 pytestmark = pytest.mark.anyio
 
 
@@ -28,7 +31,7 @@ def test_a_stored_row_is_read_by_the_name_of_each_column() -> None:
     positions = {name: getattr(ingest_store, name.upper()) for name in COLUMNS}
     assert positions == {name: n for n, name in enumerate(COLUMNS)}
     named = created(event_id="named", user_id="ana")
-    (row,) = prepare([named], datetime.now(UTC))
+    (row,) = prepare([named], datetime.now(UTC), DEFAULT_SITE_NUM)
     assert (row[ingest_store.EVENT_ID], row[ingest_store.USER_ID]) == ("named", "ana")
 
 
@@ -55,9 +58,11 @@ async def test_each_request_is_credited_its_own_new_events(app: FastAPI, databas
     writer: EventWriter = services_of(app).writer
     now = datetime.now(UTC)
     first, second, third = await asyncio.gather(
-        writer.write([created(event_id="x"), created(event_id="y")], now),
-        writer.write([created(event_id="y"), created(event_id="z"), created(event_id="z")], now),
-        writer.write([created(event_id="x")], now),
+        writer.write([created(event_id="x"), created(event_id="y")], now, SITE),
+        writer.write(
+            [created(event_id="y"), created(event_id="z"), created(event_id="z")], now, SITE
+        ),
+        writer.write([created(event_id="x")], now, SITE),
     )
     assert first == WriteResult(new=2, duplicates=0)
     assert second == WriteResult(new=1, duplicates=2)
@@ -72,10 +77,10 @@ async def test_a_full_queue_refuses_with_503(database_url: str) -> None:
     try:
         now = datetime.now(UTC)
         with pytest.raises(APIError) as refused:
-            await writer.write([created(event_id=f"big{i}") for i in range(4)], now)
+            await writer.write([created(event_id=f"big{i}") for i in range(4)], now, SITE)
         assert refused.value.status_code == 503
         assert "overloaded" in refused.value.detail
-        assert await writer.write([created(event_id="fits")], now) == WriteResult(1, 0)
+        assert await writer.write([created(event_id="fits")], now, SITE) == WriteResult(1, 0)
     finally:
         await writer.stop()
         engine.dispose()
@@ -88,7 +93,7 @@ async def test_stop_commits_what_is_queued(database_url: str) -> None:
     await writer.start()
     now = datetime.now(UTC)
     pending = [
-        asyncio.create_task(writer.write([created(event_id=f"q{i}")], now)) for i in range(50)
+        asyncio.create_task(writer.write([created(event_id=f"q{i}")], now, SITE)) for i in range(50)
     ]
     await asyncio.sleep(0)  # let every request reach the queue
     await writer.stop()
@@ -107,7 +112,7 @@ async def test_a_group_touching_thousands_of_periods(
         created(event_id=f"old{n}", timestamp=first + timedelta(days=n, minutes=n % 60))
         for n in range(6000)
     ]
-    result = await services_of(app).writer.write(events, datetime.now(UTC))
+    result = await services_of(app).writer.write(events, datetime.now(UTC), SITE)
     assert result == WriteResult(new=6000, duplicates=0)
     summary = await client.get(
         "/analytics/summary",
@@ -141,7 +146,7 @@ def test_workers_storing_the_same_new_ids_in_opposite_orders_do_not_deadlock(
             for round_ in range(10):
                 rows: list[StoredRow] = [
                     (f"r{round_}-{i:05}", f"u{i}", f"s{i}", "message", "user", "hi", None, None,
-                     received, received, None, None, None, None)
+                     received, received, None, None, None, None, SITE)
                     for i in range(3000)
                 ]  # fmt: skip
                 both = pool.map(insert, [rows, rows[::-1]])

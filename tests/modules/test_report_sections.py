@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import Connection, Engine
 
 from plugin_analytics.analytics.ranges import DateRange
+from plugin_analytics.db.models import DEFAULT_SITE_NUM
 from plugin_analytics.modules import Module, ReportSection
 from plugin_analytics.modules.registry import LoadedModule, Modules
 
-WEEK = DateRange(date(2026, 3, 2), date(2026, 3, 8), ZoneInfo("UTC"))
+WEEK = DateRange(date(2026, 3, 2), date(2026, 3, 8), ZoneInfo("UTC"), DEFAULT_SITE_NUM)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from plugin_analytics.config import Settings, load_settings
-from plugin_analytics.db.models import report_attempt_table, report_table
+from plugin_analytics.db.models import DEFAULT_SITE_NUM, report_attempt_table, report_table
 from plugin_analytics.reports.claims import (
     FIRST_RETRY,
     LEASE,
@@ -40,7 +40,9 @@ def _claim(
     force: bool = False,
     week: date = WEEK,
 ) -> Claim | Taken:
-    return claim_week(engine, week, now=now, trigger=trigger, recipients=RECIPIENTS, force=force)
+    return claim_week(
+        engine, DEFAULT_SITE_NUM, week, now=now, trigger=trigger, recipients=RECIPIENTS, force=force
+    )
 
 
 def _granted(result: Claim | Taken) -> Claim:
@@ -112,16 +114,16 @@ def test_concurrent_claimers_one_wins(engine: Engine) -> None:
     assert row["attempts"] == 1
     assert row["lease_until"] == now + LEASE
     assert [attempt["id"] for attempt in _attempts(engine)] == [claims[0].attempt_id]
-    assert week_status(engine, WEEK) == Taken("sending")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("sending")
 
 
 def test_a_week_is_not_claimed_before_anyone_tried(engine: Engine) -> None:
-    assert week_status(engine, WEEK) is None
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) is None
     claim = _granted(_claim(engine, _now()))
     assert claim.week_start == WEEK
     # Another week is independent of this one.
     _granted(_claim(engine, _now(), week=WEEK + timedelta(days=7)))
-    assert week_status(engine, WEEK + timedelta(days=14)) is None
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK + timedelta(days=14)) is None
 
 
 def test_a_sent_week_stays_sent_unless_forced(engine: Engine) -> None:
@@ -129,7 +131,7 @@ def test_a_sent_week_stays_sent_unless_forced(engine: Engine) -> None:
     sent_at = _now()
     finish(engine, first, now=sent_at)
 
-    assert week_status(engine, WEEK) == Taken("sent")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("sent")
     row = _report(engine)
     assert (row["status"], row["sent_at"], row["next_attempt_at"]) == ("sent", sent_at, None)
     for trigger in ("manual", "schedule", "cli"):
@@ -142,7 +144,7 @@ def test_a_sent_week_stays_sent_unless_forced(engine: Engine) -> None:
     assert _report(engine)["status"] == "sending"
     assert _claim(engine, _now(), force=True) == Taken("sending"), "forced over a live lease"
     finish(engine, forced, now=_now())
-    assert week_status(engine, WEEK) == Taken("sent")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("sent")
     assert _report(engine)["attempts"] == 2
 
     history = [(a["status"], a["forced"], a["trigger"]) for a in _attempts(engine)]
@@ -197,11 +199,11 @@ def test_a_crashed_senders_lease_expires(engine: Engine) -> None:
         taker.token,
         None,
     )
-    assert week_status(engine, WEEK) == Taken("sending")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("sending")
     assert _claim(engine, _now(), trigger="manual") == Taken("sending")
 
     finish(engine, taker, now=_now())
-    assert week_status(engine, WEEK) == Taken("sent")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("sent")
     assert _report(engine)["claim_token"] == taker.token
 
 
@@ -210,7 +212,7 @@ def test_a_failed_send_backs_off_for_the_schedule_only(engine: Engine) -> None:
     failed_at = _now()
     finish(engine, first, now=failed_at, error="x")
 
-    assert week_status(engine, WEEK) == Taken("backoff", "x")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("backoff", "x")
     row = _report(engine)
     assert row["status"] == "failed"
     assert row["next_attempt_at"] == failed_at + FIRST_RETRY == failed_at + timedelta(minutes=1)
@@ -230,7 +232,7 @@ def test_a_failed_send_backs_off_for_the_schedule_only(engine: Engine) -> None:
     row = _report(engine)
     assert (row["status"], row["attempts"]) == ("failed", 2)
     assert row["next_attempt_at"] == failed_again + timedelta(minutes=2)  # doubling
-    assert week_status(engine, WEEK) == Taken("backoff", "y")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("backoff", "y")
     assert _claim(engine, _now(), trigger="schedule") == Taken("backoff", "y")
 
     # ... a person asking does not.
@@ -248,11 +250,13 @@ def test_a_failed_send_backs_off_for_the_schedule_only(engine: Engine) -> None:
         sent_at,
         None,
     )
-    assert week_status(engine, WEEK) == Taken("sent")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("sent")
     fifth = _granted(_claim(engine, _now(), trigger="manual", force=True))
     finish(engine, fifth, now=_now(), error="w")
     assert _report(engine)["attempts"] == 5
-    assert week_status(engine, WEEK) == Taken("sent")  # a failed resend: still sent
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken(
+        "sent"
+    )  # a failed resend: still sent
     _check_every_attempt_recorded(engine)
 
 
@@ -283,9 +287,9 @@ def test_the_lease_outlasts_the_slowest_send_the_settings_allow() -> None:
         )
 
     # A minute to build, then 8 SMTP steps and one per recipient, each up to the timeout.
-    assert lease_for(settings(30, 2)) == timedelta(minutes=1) + 10 * timedelta(seconds=30)
-    assert lease_for(settings(300, 1)) == timedelta(minutes=1) + 9 * timedelta(seconds=300)
-    assert lease_for(settings(5, 1)) == LEASE  # never shorter than 5 minutes
+    assert lease_for(settings(30, 2), 2) == timedelta(minutes=1) + 10 * timedelta(seconds=30)
+    assert lease_for(settings(300, 1), 1) == timedelta(minutes=1) + 9 * timedelta(seconds=300)
+    assert lease_for(settings(5, 1), 1) == LEASE  # never shorter than 5 minutes
 
 
 def test_a_failed_resend_of_a_sent_week_leaves_it_sent(engine: Engine) -> None:
@@ -293,7 +297,7 @@ def test_a_failed_resend_of_a_sent_week_leaves_it_sent(engine: Engine) -> None:
     assert finish(engine, first, now=_now()) == "sent"
     resend = _granted(_claim(engine, _now(), force=True))
     assert finish(engine, resend, now=_now(), error="SMTP down") == "sent"
-    assert week_status(engine, WEEK) == Taken("sent")
+    assert week_status(engine, DEFAULT_SITE_NUM, WEEK) == Taken("sent")
     assert _report(engine)["next_attempt_at"] is None
     assert _claim(engine, _now(), trigger="schedule") == Taken("sent")
     assert [a["status"] for a in _attempts(engine)] == ["sent", "failed"]

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from plugin_analytics.config import SettingsError, load_settings, mailbox
+from plugin_analytics.db.models import DEFAULT_SITE_NUM
 from plugin_analytics.db.types import from_epoch_us
 from plugin_analytics.reports.build import (
     DOWN,
@@ -83,7 +84,7 @@ HOUR_US = 3_600_000_000
     ],
 )
 def test_last_complete_week(now: datetime, tz: ZoneInfo, start: date, end: date) -> None:
-    week = last_complete_week(now, tz)
+    week = last_complete_week(now, tz, DEFAULT_SITE_NUM)
     assert (week.start_date, week.end_date, week.tz) == (start, end, tz)
     assert week.start_date.weekday() == 0
     assert len(week.days()) == 7
@@ -112,14 +113,16 @@ def test_last_complete_week(now: datetime, tz: ZoneInfo, start: date, end: date)
     ],
 )
 def test_week_with_a_clock_change_in_paris(now: datetime, start: date, hours: int) -> None:
-    week = last_complete_week(now, PARIS)
+    week = last_complete_week(now, PARIS, DEFAULT_SITE_NUM)
     assert (week.start_date, week.end_date) == (start, start + timedelta(days=6))
     assert (week.end_us - week.start_us) / HOUR_US == hours
 
 
 def test_week_with_a_clock_change_in_auckland() -> None:
     # New Zealand's summer time starts on Sunday 27 September 2026 (02:00 -> 03:00).
-    week = last_complete_week(datetime(2026, 9, 28, 9, 0, tzinfo=AUCKLAND), AUCKLAND)
+    week = last_complete_week(
+        datetime(2026, 9, 28, 9, 0, tzinfo=AUCKLAND), AUCKLAND, DEFAULT_SITE_NUM
+    )
     assert (week.start_date, week.end_date) == (date(2026, 9, 21), date(2026, 9, 27))
     assert (week.end_us - week.start_us) / HOUR_US == 167
 

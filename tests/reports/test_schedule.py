@@ -20,7 +20,7 @@ from plugin_analytics.analytics.ranges import DateRange
 from plugin_analytics.app import create_app
 from plugin_analytics.config import Settings, load_settings
 from plugin_analytics.db.engine import build_engine
-from plugin_analytics.db.models import report_table
+from plugin_analytics.db.models import DEFAULT_SITE_NUM, report_table
 from plugin_analytics.modules.registry import load_modules
 from plugin_analytics.reports.build import last_complete_week
 from plugin_analytics.reports.claims import Taken, week_status
@@ -41,7 +41,7 @@ RECIPIENTS = ["owner@example.com", "team@example.com"]
 
 
 def _last_week(now: datetime | None = None) -> DateRange:
-    return last_complete_week(now or datetime.now(UTC), ZoneInfo("UTC"))
+    return last_complete_week(now or datetime.now(UTC), ZoneInfo("UTC"), DEFAULT_SITE_NUM)
 
 
 async def _ingest(database_url: str, week: DateRange) -> None:
@@ -326,7 +326,7 @@ async def test_schedule_retries_a_failed_week_after_its_backoff(
     schedule = ReportSchedule(engine, _schedule_settings(database_url, smtp), load_modules())
     try:
         await anyio.to_thread.run_sync(schedule.send_if_due)
-        status = week_status(engine, week.start_date)
+        status = week_status(engine, DEFAULT_SITE_NUM, week.start_date)
         assert status is not None
         assert status.status == "backoff", status
         assert status.error
@@ -335,12 +335,12 @@ async def test_schedule_retries_a_failed_week_after_its_backoff(
         smtp.start()
         await anyio.to_thread.run_sync(schedule.send_if_due)  # the backoff has not passed
         assert smtp.received == []
-        assert week_status(engine, week.start_date) == status
+        assert week_status(engine, DEFAULT_SITE_NUM, week.start_date) == status
 
         _set_next_attempt(engine, week, datetime.now(UTC) - timedelta(seconds=1))
         await anyio.to_thread.run_sync(schedule.send_if_due)
         assert len(smtp.received) == 1
-        assert week_status(engine, week.start_date) == Taken("sent")
+        assert week_status(engine, DEFAULT_SITE_NUM, week.start_date) == Taken("sent")
 
         await anyio.to_thread.run_sync(schedule.send_if_due)
         assert len(smtp.received) == 1
@@ -385,7 +385,7 @@ async def test_the_scheduled_job_skips_a_new_installation_and_sends_otherwise(
     try:
         await anyio.to_thread.run_sync(schedule.send_now)
         assert smtp.received == []
-        assert week_status(engine, _last_week().start_date) is None
+        assert week_status(engine, DEFAULT_SITE_NUM, _last_week().start_date) is None
 
         await _ingest(database_url, _last_week())
         await anyio.to_thread.run_sync(schedule.send_now)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from plugin_analytics.config import load_settings
+from plugin_analytics.db.models import DEFAULT_SITE_NUM
 from plugin_analytics.modules.interface import ReportSection
 from plugin_analytics.reports.build import WeeklyReport, last_complete_week
 from plugin_analytics.reports.render import render, templates
@@ -22,7 +23,9 @@ from plugin_analytics.reports.sections import (
     part_of,
 )
 
-WEEK = last_complete_week(datetime(2026, 11, 25, 12, tzinfo=UTC), ZoneInfo("Europe/Paris"))
+WEEK = last_complete_week(
+    datetime(2026, 11, 25, 12, tzinfo=UTC), ZoneInfo("Europe/Paris"), DEFAULT_SITE_NUM
+)
 
 
 def kinds_of(kind: type[Section]) -> list[type[Section]]:

@@ -90,6 +90,7 @@ def gather(connection: Connection, span: DateRange) -> InsightData:
             replies_after.label("replies_after"),
         )
         .where(
+            event.c.site_num == span.site_num,
             event.c.event_type == literal_column("'message'"),
             event.c.occurred_at >= from_epoch_us(span.start_us),
             event.c.occurred_at < end + REPLY_GRACE,

@@ -24,7 +24,7 @@ def ai_usage(session: SessionDep, span: RangeDep, settings: SettingsDep) -> AiUs
     """Per model: the assistant's messages, tokens, latency (p50, p95) and cost from
     AI_PRICES, over whole days in `tz`. Messages sent without a model are the `null` model."""
     prices = settings.ai_prices
-    usage = model_usage(snapshot(session), span.start_us, span.end_us)
+    usage = model_usage(snapshot(session), span.site_num, span.start_us, span.end_us)
     reports = []
     for entry in usage:
         price = price_of(entry.model, prices)

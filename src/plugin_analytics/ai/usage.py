@@ -25,9 +25,10 @@ class ModelUsage:
     latency_ms: dict[int, float]  # percentile (50, 95) to milliseconds, when any was timed
 
 
-def _replies(start_us: int, end_us: int) -> list[ColumnElement[bool]]:
+def _replies(site_num: int, start_us: int, end_us: int) -> list[ColumnElement[bool]]:
     event = event_table
     return [
+        event.c.site_num == site_num,
         event.c.occurred_at >= from_epoch_us(start_us),
         event.c.occurred_at < from_epoch_us(end_us),
         event.c.event_type == literal_column("'message'"),
@@ -35,8 +36,10 @@ def _replies(start_us: int, end_us: int) -> list[ColumnElement[bool]]:
     ]
 
 
-def model_usage(connection: Connection, start_us: int, end_us: int) -> list[ModelUsage]:
-    """Per model, the assistant's messages in [start_us, end_us): how many, their tokens, and
+def model_usage(
+    connection: Connection, site_num: int, start_us: int, end_us: int
+) -> list[ModelUsage]:
+    """Per model, the site's assistant messages in [start_us, end_us): how many, their tokens, and
     the exact 50th and 95th percentile of their latency. Most messages first."""
     event = event_table
     totals = connection.execute(
@@ -47,10 +50,10 @@ def model_usage(connection: Connection, start_us: int, end_us: int) -> list[Mode
             func.coalesce(func.sum(event.c.output_tokens), 0),
             func.count(event.c.latency_ms),
         )
-        .where(*_replies(start_us, end_us))
+        .where(*_replies(site_num, start_us, end_us))
         .group_by(event.c.model)
     ).all()
-    latencies = _percentiles(connection, start_us, end_us)
+    latencies = _percentiles(connection, site_num, start_us, end_us)
     usage = [
         ModelUsage(model, messages, int(inputs), int(outputs), timed, latencies.get(model, {}))
         for model, messages, inputs, outputs, timed in totals
@@ -59,7 +62,7 @@ def model_usage(connection: Connection, start_us: int, end_us: int) -> list[Mode
 
 
 def _percentiles(
-    connection: Connection, start_us: int, end_us: int
+    connection: Connection, site_num: int, start_us: int, end_us: int
 ) -> dict[str | None, dict[int, float]]:
     """Percentiles as PostgreSQL's percentile_cont computes them (linear between the two
     values around rank (n - 1) * p), on both databases: the database ranks each model's
@@ -74,7 +77,7 @@ def _percentiles(
             ).label("rank"),
             func.count().over(partition_by=event.c.model).label("n"),
         )
-        .where(*_replies(start_us, end_us), event.c.latency_ms.is_not(None))
+        .where(*_replies(site_num, start_us, end_us), event.c.latency_ms.is_not(None))
         .subquery()
     )
     last = ranked.c.n - 1

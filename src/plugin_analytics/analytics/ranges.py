@@ -21,11 +21,13 @@ FIRST_DAY, LAST_DAY = date(2, 1, 1), date(9998, 12, 31)
 
 @dataclass(frozen=True)
 class DateRange:
-    """Whole local days, `start_date` to `end_date` inclusive, in `tz`."""
+    """Whole local days, `start_date` to `end_date` inclusive, in `tz`, of the site numbered
+    `site_num` (site.num): every read is of one site."""
 
     start_date: date
     end_date: date
     tz: ZoneInfo
+    site_num: int
 
     @property
     def start_us(self) -> int:
@@ -47,7 +49,9 @@ def local_midnight_us(day: date, tz: ZoneInfo) -> int:
     return to_epoch_us(datetime(day.year, day.month, day.day, tzinfo=tz))
 
 
-def date_range(start_date: date | None, end_date: date | None, tz_name: str) -> DateRange:
+def date_range(
+    start_date: date | None, end_date: date | None, tz_name: str, site_num: int
+) -> DateRange:
     """Validate the query's range; default: the last 7 days ending today in `tz`."""
     tz = time_zone(tz_name)
     check_dates(start_date, end_date)  # the defaults below can neither invert nor leave it
@@ -56,7 +60,7 @@ def date_range(start_date: date | None, end_date: date | None, tz_name: str) -> 
     start = start_date or end - timedelta(days=DEFAULT_DAYS - 1)
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise BadRequest("the range is longer than 3 years; ask for a shorter one")
-    return DateRange(start, end, tz)
+    return DateRange(start, end, tz, site_num)
 
 
 def check_dates(start_date: date | None, end_date: date | None) -> None:

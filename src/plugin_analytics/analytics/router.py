@@ -26,7 +26,7 @@ def summary(session: SessionDep, span: RangeDep, modules: ModulesDep) -> Summary
     """Chat activity and conversion over whole days in `tz` (definitions: docs/metrics.md),
     and the metrics installed analytics modules add (`plugins`)."""
     connection = snapshot(session)
-    activity = activity_in(connection, span.start_us, span.end_us)
+    activity = activity_in(connection, span.site_num, span.start_us, span.end_us)
     plugins, errors = modules.summaries(connection, span)
     return Summary(
         **range_echo(span), **Metrics.of(activity), plugins=plugins, plugin_errors=errors
@@ -37,7 +37,7 @@ def summary(session: SessionDep, span: RangeDep, modules: ModulesDep) -> Summary
 def timeseries(session: SessionDep, span: RangeDep, interval: Interval = "day") -> Timeseries:
     """The summary's metrics per local hour, day or week (Monday first), every bucket present."""
     spans = buckets(span, interval)
-    activities = activity_per_bucket(snapshot(session), spans)
+    activities = activity_per_bucket(snapshot(session), span.site_num, spans)
     return Timeseries(
         **range_echo(span),
         interval=interval,

@@ -50,6 +50,8 @@ class Site(SQLModel, table=True):
     REPORT_TIMEZONE, REPORT_RECIPIENTS and REPORT_SCHEDULE from the environment."""
 
     __tablename__ = "site"
+    # A deleted site's number is never given again (SQLite would reuse the highest).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     num: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
     id: str = Field(sa_column=Column(String(63), nullable=False, unique=True))

@@ -10,8 +10,10 @@ from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import event_table, session_key_table, user_key_table
 from plugin_analytics.derived.driver import KEY_CHUNK, DriverSql
 
-# User and session numbers by id.
-KeyNumbers = tuple[dict[str, int], dict[str, int]]
+# A user or session of a site: (site_num, id). Ids are per site; numbers are unique overall.
+SiteId = tuple[int, str]
+# User and session numbers by (site_num, id).
+KeyNumbers = tuple[dict[SiteId, int], dict[SiteId, int]]
 # (table, id column) of each numbering.
 USER_KEY = ("user_key", "user_id")
 SESSION_KEY = ("session_key", "session_id")
@@ -20,7 +22,7 @@ SESSION_KEY = ("session_key", "session_id")
 class KeySql(DriverSql):
     """Looking up and assigning numbers, on the driver's cursor (see DriverSql)."""
 
-    def key_numbers(self, user_ids: set[str], session_ids: set[str]) -> KeyNumbers:
+    def key_numbers(self, user_ids: set[SiteId], session_ids: set[SiteId]) -> KeyNumbers:
         """The numbers of these users and sessions, numbering those that have none yet."""
         wanted = (sorted(user_ids), sorted(session_ids))
         found = self._numbers(*wanted)
@@ -36,16 +38,19 @@ class KeySql(DriverSql):
                 numbers.update(more)
         return found
 
-    def _numbers(self, user_ids: list[str], session_ids: list[str]) -> KeyNumbers:
+    def _numbers(self, user_ids: list[SiteId], session_ids: list[SiteId]) -> KeyNumbers:
         if self.sqlite:
             return self._numbers_in(USER_KEY, user_ids), self._numbers_in(SESSION_KEY, session_ids)
-        # PostgreSQL: both in one round trip, each list one JSON string (see ingest.store). One
-        # index probe per id: the LIMIT keeps the planner from turning the lateral lookups into
-        # a hash join over the whole key table, which made every group cost O(all sessions).
+        # PostgreSQL: both in one round trip, each list one JSON string of [site, id] pairs (see
+        # ingest.store). One index probe per id: the LIMIT keeps the planner from turning the
+        # lateral lookups into a hash join over the whole key table, which made every group
+        # cost O(all sessions).
         lookup = (
-            "SELECT {kind}, wanted.id, found.num FROM jsonb_array_elements_text(%s::jsonb) "
-            "AS wanted(id) CROSS JOIN LATERAL "
-            "(SELECT num FROM {table} WHERE {column} = wanted.id LIMIT 1) AS found"
+            "SELECT {kind}, found.site_num, found.{column}, found.num "
+            "FROM jsonb_array_elements(%s::jsonb) AS wanted(pair) CROSS JOIN LATERAL "
+            "(SELECT site_num, {column}, num FROM {table} "
+            "WHERE site_num = (wanted.pair->>0)::integer AND {column} = wanted.pair->>1 "
+            "LIMIT 1) AS found"
         )
         self.cursor.execute(
             " UNION ALL ".join(
@@ -54,36 +59,49 @@ class KeySql(DriverSql):
             ),
             [json.dumps(user_ids), json.dumps(session_ids)],
         )
-        users: dict[str, int] = {}
-        sessions: dict[str, int] = {}
-        for kind, value, num in self.cursor.fetchall():
-            (sessions if kind else users)[value] = num
+        users: dict[SiteId, int] = {}
+        sessions: dict[SiteId, int] = {}
+        for kind, site_num, value, num in self.cursor.fetchall():
+            (sessions if kind else users)[site_num, value] = num
         return users, sessions
 
-    def _numbers_in(self, key: tuple[str, str], ids: list[str]) -> dict[str, int]:
+    def _numbers_in(self, key: tuple[str, str], ids: list[SiteId]) -> dict[SiteId, int]:
         table, column = key
-        numbers: dict[str, int] = {}
-        for chunk in chunked(ids, KEY_CHUNK):
-            query = (
-                f"SELECT {column}, num FROM {table} WHERE {column} IN ({self.marks(len(chunk))})"
-            )
-            self.cursor.execute(query, chunk)
-            numbers.update(self.cursor.fetchall())
+        numbers: dict[SiteId, int] = {}
+        for site_num, site_ids in _by_site(ids).items():
+            for chunk in chunked(site_ids, KEY_CHUNK):
+                query = (
+                    f"SELECT {column}, num FROM {table} "
+                    f"WHERE site_num = ? AND {column} IN ({self.marks(len(chunk))})"
+                )
+                self.cursor.execute(query, [site_num, *chunk])
+                numbers.update(((site_num, value), num) for value, num in self.cursor.fetchall())
         return numbers
 
-    def _number(self, key: tuple[str, str], ids: list[str]) -> None:
+    def _number(self, key: tuple[str, str], ids: list[SiteId]) -> None:
         table, column = key
-        conflict = f"ON CONFLICT ({column}) DO NOTHING"
+        conflict = f"ON CONFLICT (site_num, {column}) DO NOTHING"
         if not self.sqlite:
             self.cursor.execute(
-                f"INSERT INTO {table} ({column}) "
-                f"SELECT jsonb_array_elements_text(%s::jsonb) {conflict}",
+                f"INSERT INTO {table} (site_num, {column}) "
+                "SELECT (pair->>0)::integer, pair->>1 "
+                f"FROM jsonb_array_elements(%s::jsonb) AS wanted(pair) {conflict}",
                 [json.dumps(ids)],
             )
             return
         for chunk in chunked(ids, KEY_CHUNK):
-            values = ", ".join(["(?)"] * len(chunk))
-            self.cursor.execute(f"INSERT INTO {table} ({column}) VALUES {values} {conflict}", chunk)
+            values = ", ".join(["(?, ?)"] * len(chunk))
+            params = [part for pair in chunk for part in pair]
+            self.cursor.execute(
+                f"INSERT INTO {table} (site_num, {column}) VALUES {values} {conflict}", params
+            )
+
+
+def _by_site(ids: list[SiteId]) -> dict[int, list[str]]:
+    grouped: dict[int, list[str]] = {}
+    for site_num, value in ids:
+        grouped.setdefault(site_num, []).append(value)
+    return grouped
 
 
 def hold_ingestion(connection: Connection) -> None:
@@ -100,13 +118,21 @@ def hold_ingestion(connection: Connection) -> None:
         connection.execute(text("LOCK TABLE event IN SHARE MODE"))
 
 
-def forget_unused_keys(connection: Connection, key: tuple[str, str], ids: set[str]) -> int:
-    """Delete the keys (USER_KEY or SESSION_KEY) of these ids that no event has any more; how
-    many. The caller holds ingestion first (hold_ingestion)."""
+def forget_unused_keys(
+    connection: Connection, key: tuple[str, str], site_num: int, ids: set[str]
+) -> int:
+    """Delete the keys (USER_KEY or SESSION_KEY) of these ids of a site that no event has any
+    more; how many. The caller holds ingestion first (hold_ingestion)."""
     table = user_key_table if key == USER_KEY else session_key_table
     column = key[1]
-    has_events = exists().where(event_table.c[column] == table.c[column])
+    has_events = exists().where(
+        event_table.c.site_num == table.c.site_num, event_table.c[column] == table.c[column]
+    )
     return sum(
-        connection.execute(delete(table).where(table.c[column].in_(chunk), ~has_events)).rowcount
+        connection.execute(
+            delete(table).where(
+                table.c.site_num == site_num, table.c[column].in_(chunk), ~has_events
+            )
+        ).rowcount
         for chunk in chunked(sorted(ids), KEY_CHUNK)
     )

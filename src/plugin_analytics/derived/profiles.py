@@ -23,11 +23,26 @@ from plugin_analytics.db.models import event_table, user_profile_table
 from plugin_analytics.db.types import from_epoch_us, to_epoch_us
 from plugin_analytics.db.upsert import insert_or_skip
 from plugin_analytics.derived.driver import KEY_CHUNK
-from plugin_analytics.ingest.store import EVENT_ID, OCCURRED_AT, PROPERTIES, USER_ID, StoredRow
+from plugin_analytics.ingest.store import (
+    OCCURRED_AT,
+    PROPERTIES,
+    SITE_NUM,
+    USER_ID,
+    Identity,
+    StoredRow,
+    identity,
+)
 
 TRAIT_OPS = ("$set_once", "$set", "$unset")
 # (occurred_at in µs, row id, properties): one event that changes traits.
 Change = tuple[int, int, dict[str, Any]]
+# A user of a site: (site_num, user_id).
+SiteUser = tuple[int, str]
+
+
+def _of(table: Any, user: SiteUser) -> tuple[Any, Any]:
+    """The where-clause of one user of one site in `table`."""
+    return table.c.site_num == user[0], table.c.user_id == user[1]
 
 
 def carries_traits(properties_json: str | None) -> TypeGuard[str]:
@@ -61,70 +76,81 @@ def fold(changes: Iterable[Change]) -> dict[str, Any]:
 def update_profiles(connection: Connection, rows: Sequence[StoredRow]) -> None:
     """Ingestion: fold the trait changes of newly stored event rows into their users' profiles,
     in the transaction that stores them."""
-    carrying: dict[str, tuple[StoredRow, dict[str, Any]]] = {}  # event_id: (row, properties)
+    carrying: dict[Identity, tuple[StoredRow, dict[str, Any]]] = {}  # (row, properties)
     for row in rows:
         if carries_traits(row[PROPERTIES]):
             properties = json.loads(row[PROPERTIES])
             if any(op in properties for op in TRAIT_OPS):
-                carrying[row[EVENT_ID]] = (row, properties)
+                carrying[identity(row)] = (row, properties)
     if not carrying:
         return
-    changes: dict[str, list[Change]] = {}
-    for event_id, row_id in _row_ids(connection, list(carrying)):
-        row, properties = carrying[event_id]
-        changes.setdefault(row[USER_ID], []).append((row[OCCURRED_AT], row_id, properties))
-    for user_id in sorted(changes):  # one lock order for every worker
-        _fold_into(connection, user_id, sorted(changes[user_id], key=lambda c: c[:2]))
+    changes: dict[SiteUser, list[Change]] = {}
+    for key, row_id in _row_ids(connection, list(carrying)):
+        row, properties = carrying[key]
+        user = (row[SITE_NUM], row[USER_ID])
+        changes.setdefault(user, []).append((row[OCCURRED_AT], row_id, properties))
+    for user in sorted(changes):  # one lock order for every worker
+        _fold_into(connection, user, sorted(changes[user], key=lambda c: c[:2]))
 
 
-def _row_ids(connection: Connection, event_ids: list[str]) -> list[tuple[str, int]]:
+def _row_ids(connection: Connection, keys: list[Identity]) -> list[tuple[Identity, int]]:
     """The row ids of just stored events (their order of arrival), a chunk at a time."""
-    found: list[tuple[str, int]] = []
-    for chunk in chunked(event_ids, KEY_CHUNK):
-        rows = connection.execute(
-            select(event_table.c.event_id, event_table.c.id).where(
-                event_table.c.event_id.in_(chunk)
+    by_site: dict[int, list[str]] = {}
+    for site_num, event_id in keys:
+        by_site.setdefault(site_num, []).append(event_id)
+    found: list[tuple[Identity, int]] = []
+    for site_num, event_ids in by_site.items():
+        for chunk in chunked(event_ids, KEY_CHUNK):
+            rows = connection.execute(
+                select(event_table.c.event_id, event_table.c.id).where(
+                    event_table.c.site_num == site_num, event_table.c.event_id.in_(chunk)
+                )
             )
-        )
-        found.extend((event_id, row_id) for event_id, row_id in rows)
+            found.extend(((site_num, event_id), row_id) for event_id, row_id in rows)
     return found
 
 
-def _fold_into(connection: Connection, user_id: str, changes: list[Change]) -> None:
-    profile = _locked(connection, user_id)
+def _fold_into(connection: Connection, user: SiteUser, changes: list[Change]) -> None:
+    profile = _locked(connection, user)
     last = (to_epoch_us(profile.last_at), profile.last_id) if profile.last_at is not None else None
     if last is not None and changes[0][:2] < last:  # arrived late: fold everything again
-        rebuild(connection, user_id)
+        rebuild(connection, *user)
         return
     traits = dict(profile.traits)
     for *_, properties in changes:
         apply(traits, properties)
     first_at = profile.first_at or from_epoch_us(changes[0][0])
-    _write(connection, user_id, traits, first_at, changes[-1][:2])
+    _write(connection, user, traits, first_at, changes[-1][:2])
 
 
-def _locked(connection: Connection, user_id: str) -> Any:
+def _locked(connection: Connection, user: SiteUser) -> Any:
     """The user's profile row, created empty if missing, locked until the transaction ends
     (PostgreSQL; the writer holds SQLite's only write lock anyway)."""
-    values = {"user_id": user_id, "traits": {}, "updated_at": datetime.now(UTC)}
+    site_num, user_id = user
+    values = {
+        "site_num": site_num,
+        "user_id": user_id,
+        "traits": {},
+        "updated_at": datetime.now(UTC),
+    }
     connection.execute(
         insert_or_skip(connection, user_profile_table).values(values).on_conflict_do_nothing()
     )
     return connection.execute(
-        select(user_profile_table).where(user_profile_table.c.user_id == user_id).with_for_update()
+        select(user_profile_table).where(*_of(user_profile_table, user)).with_for_update()
     ).one()
 
 
 def _write(
     connection: Connection,
-    user_id: str,
+    user: SiteUser,
     traits: dict[str, Any],
     first_at: datetime,
     last: tuple[int, int],
 ) -> None:
     connection.execute(
         update(user_profile_table)
-        .where(user_profile_table.c.user_id == user_id)
+        .where(*_of(user_profile_table, user))
         .values(
             traits=traits,
             first_at=first_at,
@@ -135,21 +161,22 @@ def _write(
     )
 
 
-def rebuild(connection: Connection, user_id: str) -> None:
+def rebuild(connection: Connection, site_num: int, user_id: str) -> None:
     """Fold the profile again from the user's stored events; delete it if none changes traits."""
-    changes = _stored_changes(connection, user_id)
+    user = (site_num, user_id)
+    changes = _stored_changes(connection, user)
     if not changes:
-        forget(connection, user_id)
+        forget(connection, site_num, user_id)
         return
-    _locked(connection, user_id)
+    _locked(connection, user)
     first, last = min(c[:2] for c in changes), max(c[:2] for c in changes)
-    _write(connection, user_id, fold(changes), from_epoch_us(first[0]), last)
+    _write(connection, user, fold(changes), from_epoch_us(first[0]), last)
 
 
-def _stored_changes(connection: Connection, user_id: str) -> list[Change]:
+def _stored_changes(connection: Connection, user: SiteUser) -> list[Change]:
     rows = connection.execute(
         select(event_table.c.occurred_at, event_table.c.id, event_table.c.properties).where(
-            event_table.c.user_id == user_id, event_table.c.properties.is_not(None)
+            *_of(event_table, user), event_table.c.properties.is_not(None)
         )
     )
     return [
@@ -159,26 +186,30 @@ def _stored_changes(connection: Connection, user_id: str) -> list[Change]:
     ]
 
 
-def forget(connection: Connection, user_id: str) -> None:
-    connection.execute(delete(user_profile_table).where(user_profile_table.c.user_id == user_id))
+def forget(connection: Connection, site_num: int, user_id: str) -> None:
+    connection.execute(
+        delete(user_profile_table).where(*_of(user_profile_table, (site_num, user_id)))
+    )
 
 
-def rebuild_older_than(connection: Connection, cut: datetime) -> int:
-    """Retention: rebuild every profile that folded in an event from before `cut` (now deleted).
-    Returns how many profiles were rebuilt or deleted."""
+def rebuild_older_than(connection: Connection, site_num: int, cut: datetime) -> int:
+    """Retention: rebuild every profile of the site that folded in an event from before `cut`
+    (now deleted). Returns how many profiles were rebuilt or deleted."""
     users = (
         connection.execute(
-            select(user_profile_table.c.user_id).where(user_profile_table.c.first_at < cut)
+            select(user_profile_table.c.user_id).where(
+                user_profile_table.c.site_num == site_num, user_profile_table.c.first_at < cut
+            )
         )
         .scalars()
         .all()
     )
     for user_id in users:
-        rebuild(connection, user_id)
+        rebuild(connection, site_num, user_id)
     return len(users)
 
 
-def traits_of(connection: Connection, user_id: str) -> dict[str, Any] | None:
+def traits_of(connection: Connection, site_num: int, user_id: str) -> dict[str, Any] | None:
     return connection.execute(
-        select(user_profile_table.c.traits).where(user_profile_table.c.user_id == user_id)
+        select(user_profile_table.c.traits).where(*_of(user_profile_table, (site_num, user_id)))
     ).scalar()

@@ -23,36 +23,35 @@ from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.derived.activity import Activity, tally
 from plugin_analytics.derived.numbering import KeyNumbers, KeySql
 from plugin_analytics.derived.periods import GRAINS, QUARTER_US, period_start
-from plugin_analytics.derived.rollup_sql import RollupSql
+from plugin_analytics.derived.rollup_sql import PeriodKey, Quarter, RollupSql
 
 BACKFILL_CHUNK = 20_000
 COMPACT_BATCH = 2_000  # deltas folded per transaction
-# What rollups need of an event: (user_id, session_id, event_type, role, occurred_at in µs).
-EventFacts = tuple[str, str, str, str, int]
+# What rollups need of an event: (site_num, user_id, session_id, event_type, role, occurred_at
+# in µs).
+EventFacts = tuple[int, str, str, str, str, int]
 
 
 def count_quarters(
     connection: Connection, events: Sequence[EventFacts], known: KeyNumbers | None = None
-) -> dict[int, Activity]:
-    """The activity that newly stored events add to each UTC quarter hour (by its start).
+) -> dict[Quarter, Activity]:
+    """The activity that newly stored events add to each site's UTC quarter hours (by start).
     `known`: key numbers found already; the missing ones are looked up (or assigned)."""
-    quarters: dict[int, Activity] = defaultdict(Activity)
-    active = [
-        (user_id, session_id, event_type, role, occurred_at)
-        for user_id, session_id, event_type, role, occurred_at in events
-        if event_type in CHAT_EVENT_TYPES
-    ]
+    quarters: dict[Quarter, Activity] = defaultdict(Activity)
+    active = [event for event in events if event[3] in CHAT_EVENT_TYPES]
     if not active:
         return quarters
     users, sessions = known or ({}, {})
-    missing_users = {user_id for user_id, _, _, _, _ in active if user_id not in users}
-    missing_sessions = {session for _, session, _, _, _ in active if session not in sessions}
+    missing_users = {(site, user) for site, user, *_ in active if (site, user) not in users}
+    missing_sessions = {
+        (site, session) for site, _, session, *_ in active if (site, session) not in sessions
+    }
     if missing_users or missing_sessions:
         more_users, more_sessions = KeySql(connection).key_numbers(missing_users, missing_sessions)
         users, sessions = {**users, **more_users}, {**sessions, **more_sessions}
-    for user_id, session_id, event_type, role, occurred_at in active:
-        period = quarters[period_start(occurred_at, QUARTER_US)]
-        tally(period, event_type, role, users[user_id], sessions[session_id])
+    for site, user_id, session_id, event_type, role, occurred_at in active:
+        period = quarters[site, period_start(occurred_at, QUARTER_US)]
+        tally(period, event_type, role, users[site, user_id], sessions[site, session_id])
     return quarters
 
 
@@ -80,9 +79,9 @@ def compact(connection: Connection, *, wait: bool = False, limit: int = COMPACT_
     if not sql.lock_compaction(wait):
         return 0
     deltas = sql.take_deltas(limit)
-    quarters: dict[int, Activity] = defaultdict(Activity)
-    for start, activity in deltas:
-        quarters[start].add(activity)
+    quarters: dict[Quarter, Activity] = defaultdict(Activity)
+    for quarter, activity in deltas:
+        quarters[quarter].add(activity)
     if quarters:
         merge_into_rows(connection, spread(quarters))
     return len(deltas)
@@ -96,32 +95,32 @@ def compact_all(connection: Connection) -> None:
 
 def backfill(connection: Connection) -> int:
     """Count every stored event into the rollups (which must be empty); returns the count."""
-    names = ("user_id", "session_id", "event_type", "role", "occurred_at")
+    names = ("site_num", "user_id", "session_id", "event_type", "role", "occurred_at")
     query = select(*(event_table.c[name] for name in names)).order_by(event_table.c.id)
     result = connection.execute(query.execution_options(yield_per=BACKFILL_CHUNK))
     counted = 0
     for chunk in result.partitions():
         facts = [
-            (user_id, session_id, event_type, role, to_epoch_us(occurred_at))
-            for user_id, session_id, event_type, role, occurred_at in chunk
+            (site, user_id, session_id, event_type, role, to_epoch_us(occurred_at))
+            for site, user_id, session_id, event_type, role, occurred_at in chunk
         ]
         add_to_rollups(connection, facts)
         counted += len(facts)
     return counted
 
 
-def spread(quarters: dict[int, Activity]) -> dict[tuple[str, int], Activity]:
-    """The quarter-hour deltas, and the hour and day deltas they add up to."""
-    deltas: dict[tuple[str, int], Activity] = {}
-    for start, activity in quarters.items():
-        deltas[("quarter", start)] = activity
+def spread(quarters: dict[Quarter, Activity]) -> dict[PeriodKey, Activity]:
+    """The quarter-hour deltas, and the hour and day deltas they add up to (per site)."""
+    deltas: dict[PeriodKey, Activity] = {}
+    for (site, start), activity in quarters.items():
+        deltas[(site, "quarter", start)] = activity
         for grain in ("hour", "day"):
-            key = (grain, period_start(start, GRAINS[grain]))
+            key = (site, grain, period_start(start, GRAINS[grain]))
             deltas.setdefault(key, Activity()).add(activity)
     return deltas
 
 
-def merge_into_rows(connection: Connection, deltas: dict[tuple[str, int], Activity]) -> None:
+def merge_into_rows(connection: Connection, deltas: dict[PeriodKey, Activity]) -> None:
     """Add `deltas` to their rows: lock and read them (creating the missing ones), merge, write.
     Existing rows are locked in key order, so concurrent writers cannot deadlock on them."""
     sql = RollupSql(connection)

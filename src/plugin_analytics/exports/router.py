@@ -15,6 +15,7 @@ from plugin_analytics.dependencies import (
     EngineDep,
     RangeDep,
     SessionDep,
+    SiteDep,
     StartDate,
     TimeZone,
 )
@@ -62,9 +63,10 @@ async def _from_thread(chunks: Generator[bytes, None, None], first: bytes) -> As
 )
 async def export(
     engine: EngineDep,
+    site: SiteDep,
     start_date: StartDate = None,
     end_date: EndDate = None,
-    tz: TimeZone = "UTC",
+    tz: TimeZone = None,
     event_type: Annotated[
         str | None, Query(max_length=256, pattern=NO_NUL, description="Only this event type.")
     ] = None,
@@ -88,8 +90,9 @@ async def export(
     accept_encoding: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> StreamingResponse:
     """Every event in the range (all time by default), oldest first, streamed as CSV or NDJSON;
-    gzip-compressed when the client accepts it. Dates are whole days in `tz`; times are UTC."""
-    where = export_filter(start_date, end_date, tz, event_type=event_type, user_id=user_id)
+    gzip-compressed when the client accepts it. Dates are whole days in `tz` (default: the
+    site's zone); times are UTC. NDJSON names each event's `site`."""
+    where = export_filter(site, start_date, end_date, tz, event_type=event_type, user_id=user_id)
     spec = ExportSpec(output, accepts_gzip(accept_encoding), escape_formulas, bom)
     chunks = export_chunks(engine, where, spec)
     # The first chunk before answering: a database that is down is a 503, not a cut stream.

@@ -24,12 +24,15 @@ from plugin_analytics.exports.formats import (
     event_cells,
     ndjson_lines,
 )
+from plugin_analytics.sites.registry import Site
 
 CHUNK_ROWS = 2000
 
 
 @dataclass(frozen=True)
 class ExportFilter:
+    site_num: int  # one site's events
+    site_id: str  # what NDJSON calls it
     start_us: int | None = None  # inclusive
     end_us: int | None = None  # exclusive
     event_type: str | None = None
@@ -45,17 +48,21 @@ class ExportSpec:
 
 
 def export_filter(
+    site: Site,
     start_date: date | None,
     end_date: date | None,
-    tz: str,
+    tz: str | None,
     *,
     event_type: str | None = None,
     user_id: str | None = None,
 ) -> ExportFilter:
-    """Whole days in `tz`, either end open; 400 for an unknown zone or an inverted range."""
-    zone = time_zone(tz)
+    """The site's events over whole days in `tz` (default: the site's zone), either end open;
+    400 for an unknown zone or an inverted range."""
+    zone = time_zone(tz or site.timezone)
     check_dates(start_date, end_date)
     return ExportFilter(
+        site_num=site.num,
+        site_id=site.id,
         start_us=local_midnight_us(start_date, zone) if start_date else None,
         end_us=local_midnight_us(end_date + timedelta(days=1), zone) if end_date else None,
         event_type=event_type,
@@ -65,6 +72,7 @@ def export_filter(
 
 def _where(query: Select[Any], where: ExportFilter) -> Select[Any]:
     event = event_table
+    query = query.where(event.c.site_num == where.site_num)
     if where.start_us is not None:
         query = query.where(event.c.occurred_at >= from_epoch_us(where.start_us))
     if where.end_us is not None:
@@ -135,6 +143,7 @@ def export_chunks(
                         "timestamp": utc_text(row["timestamp"]),
                         "received_at": utc_text(row["received_at"]),
                         "properties": _document(row["properties"]),
+                        "site": where.site_id,
                     }
                     for row in objects
                 )

@@ -15,7 +15,7 @@ SUMMARY_COLUMNS = ("start", "end", *Metrics.model_fields)
 def summary_csv(connection: Connection, span: DateRange, interval: Interval) -> str:
     """A row per bucket (empty ones 0): local start and end with their offsets, then metrics."""
     spans = buckets(span, interval)
-    activities = activity_per_bucket(connection, spans)
+    activities = activity_per_bucket(connection, span.site_num, spans)
     return buckets_csv(
         (bucket, Metrics.of(activity)) for bucket, activity in zip(spans, activities, strict=True)
     )

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from plugin_analytics.db.models import event_table
-from plugin_analytics.dependencies import IdPath, SessionDep
+from plugin_analytics.dependencies import IdPath, SessionDep, SiteDep
 from plugin_analytics.derived.profiles import traits_of
 from plugin_analytics.errors import NotFound, refusals
 from plugin_analytics.history.queries import Page, events_page
@@ -18,7 +18,10 @@ from plugin_analytics.history.schemas import (
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 TRANSCRIPT_REFUSALS = refusals(
-    {400: "A cursor this API did not return", 404: "No events for this user or session"}
+    {
+        400: "A cursor this API did not return",
+        404: "No events for this user or session, or no such site",
+    }
 )
 router = APIRouter(tags=["transcripts"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
@@ -42,12 +45,12 @@ def _found(page: Page, cursor: str | None, what: str) -> Page:
     "/users/{user_id:id}/history", response_model=UserHistory, responses=TRANSCRIPT_REFUSALS
 )
 def user_history(
-    user_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
+    user_id: IdPath, session: SessionDep, site: SiteDep, limit: Limit = 100, cursor: Cursor = None
 ) -> UserHistory:
     """A user's events (messages, CTA clicks, and any other event an SDK sent) in time order,
     grouped by session, with the user's traits. Events outside any chat session have the
     session_id ""."""
-    where = event_table.c.user_id == user_id
+    where = (event_table.c.site_num == site.num) & (event_table.c.user_id == user_id)
     page = _found(
         events_page(session, where=where, limit=limit, cursor=cursor), cursor, f"user {user_id!r}"
     )
@@ -55,7 +58,7 @@ def user_history(
     for row in page.rows:
         sessions.setdefault(row.session_id, []).append(_public(row))
     transcripts = [SessionTranscript(session_id=k, events=v) for k, v in sessions.items()]
-    traits = traits_of(session.connection(), user_id)
+    traits = traits_of(session.connection(), site.num, user_id)
     return UserHistory(
         user_id=user_id, traits=traits, sessions=transcripts, next_cursor=page.next_cursor
     )
@@ -63,10 +66,14 @@ def user_history(
 
 @router.get("/sessions/{session_id:id}", response_model=SessionPage, responses=TRANSCRIPT_REFUSALS)
 def session_transcript(
-    session_id: IdPath, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
+    session_id: IdPath,
+    session: SessionDep,
+    site: SiteDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> SessionPage:
     """One session's messages and CTA clicks in time order."""
-    where = event_table.c.session_id == session_id
+    where = (event_table.c.site_num == site.num) & (event_table.c.session_id == session_id)
     page = _found(
         events_page(session, where=where, limit=limit, cursor=cursor),
         cursor,

@@ -18,8 +18,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from plugin_analytics.access.ring import KeySet, header_write_key
+from plugin_analytics.access.ring import KeySet, WriteAccess, header_write_key
 from plugin_analytics.config import Settings
+from plugin_analytics.db.models import DEFAULT_SITE_NUM
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.body import InvalidBody, read_limited
 from plugin_analytics.ingest.redact import might_hold_pii, redact
@@ -27,12 +28,14 @@ from plugin_analytics.ingest.schemas import EventCreate
 from plugin_analytics.ingest.writer import WriteResult
 from plugin_analytics.privacy.retention import oldest_accepted
 from plugin_analytics.services import Services, services_of
+from plugin_analytics.sites.registry import SLUG
 
 REDACT_ON_LOOP_CHARS = 512  # beyond this, masking could hold the event loop for milliseconds
 # How the endpoint refuses a request on any ingestion route, whatever its format (OpenAPI).
 ENDPOINT_REFUSALS = {
     401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
-    403: "An admin key: ingestion takes a write key",
+    403: "An admin key (ingestion takes a write key), or a write key of another site than the "
+    "one the request names",
     429: "Over INGEST_RATE_LIMIT; nothing was stored",
     503: "Storage unavailable or overloaded; nothing was stored",
 }
@@ -55,6 +58,10 @@ class Dialect(Protocol[Body]):
 
     def body_key(self, scope: Scope, body: Body) -> str | None:
         """The write key sent in the body (or query), for clients that cannot set headers."""
+        ...
+
+    def body_site(self, body: Body) -> tuple[str, Loc] | None:
+        """The site the body names (its `site` field) and where, if it names one."""
         ...
 
     def events(self, body: Body, received_at: datetime) -> list[EventCreate]:
@@ -109,12 +116,14 @@ class IngestEndpoint(Generic[Body]):
         key_in_body = keys.write_required and header_key is None
         # A key in the body is only known once the body is read, inflated and parsed: such
         # requests are counted against the rate limit first, by client address alone.
-        self._admit(services, scope, None if key_in_body else keys.check_write(header_key))
+        access = None if key_in_body else keys.check_write(header_key)
+        self._admit(services, scope, access.digest if access else None)
         limit = dialect.max_body_bytes(services.settings)
         raw = await read_limited(scope, receive, limit)
         body = await dialect.read(scope, raw, limit, services.modules.validation_context)
         if key_in_body:
-            keys.check_write(dialect.body_key(scope, body))
+            access = keys.check_write(dialect.body_key(scope, body))
+        site_num = await _site_of(services, scope, dialect.body_site(body), access)
         received_at = datetime.now(UTC)
         events = dialect.events(body, received_at)
         # Events of a type an analytics module added must have the properties it expects.
@@ -125,7 +134,7 @@ class IngestEndpoint(Generic[Body]):
             _refuse_expired(events, services.settings.retention_days, dialect, body)
         if services.settings.redact_pii:
             await _redact_messages(events, services.settings.redact_pii_region)
-        result = await services.writer.write(events, received_at)
+        result = await services.writer.write(events, received_at, site_num)
         return dialect.success(result, events)
 
     @staticmethod
@@ -133,6 +142,53 @@ class IngestEndpoint(Generic[Body]):
         if services.rate_limit is not None:
             client = scope.get("client")
             services.rate_limit.hit(key_digest, client[0] if client else "unknown")
+
+
+def site_field(document: Mapping[str, Any], loc: Loc) -> tuple[str, Loc] | None:
+    """The `site` a body's JSON object names, with where; 422 when it is not a string."""
+    site = document.get("site")
+    if site is None:
+        return None
+    if not isinstance(site, str):
+        raise InvalidBody(
+            [{"loc": loc, "msg": "must be a site id (a string)", "type": "value_error"}]
+        )
+    return site, loc
+
+
+class WrongSite(APIError):
+    status_code = 403
+
+    def __init__(self, site_id: str) -> None:
+        super().__init__(
+            f"this write key belongs to another site than {site_id!r}; send the events with "
+            "that site's write key, or without naming a site"
+        )
+
+
+async def _site_of(
+    services: Services,
+    scope: Scope,
+    named: tuple[str, Loc] | None,
+    access: WriteAccess | None,
+) -> int:
+    """The site the events go to: the write key's; while ingestion is open, the one the body
+    or X-Site names, else `default`. 422 for a site that does not exist, 403 for a key's
+    request that names another site."""
+    header = next((value for name, value in scope["headers"] if name == b"x-site"), None)
+    if header is not None:
+        named = (header.decode("latin-1").strip(), ["header", "x-site"])
+    if named is None:
+        return access.site_num if access else DEFAULT_SITE_NUM
+    site_id, loc = named
+    site_num = await services.keys.site_num_of(site_id) if SLUG.fullmatch(site_id) else None
+    if site_num is None:
+        raise InvalidBody(
+            [{"loc": loc, "msg": f"there is no site {site_id!r}", "type": "value_error"}]
+        )
+    if access is not None and site_num != access.site_num:
+        raise WrongSite(site_id)
+    return site_num
 
 
 def refusal_texts(own: dict[int, str]) -> dict[int, str]:

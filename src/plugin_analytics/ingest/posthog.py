@@ -29,7 +29,7 @@ from plugin_analytics.config import Settings
 from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body, query_value
-from plugin_analytics.ingest.endpoint import Context, refusal_texts
+from plugin_analytics.ingest.endpoint import Context, refusal_texts, site_field
 from plugin_analytics.ingest.foreign import (
     ForeignAnswers,
     Mapper,
@@ -99,6 +99,9 @@ class PostHog(ForeignAnswers):
         if len(body.events) > MAX_BATCH_EVENTS:
             raise invalid([], f"holds {len(body.events)} events; the limit is {MAX_BATCH_EVENTS}")
         return body
+
+    def body_site(self, body: PostHogBody) -> tuple[str, Loc] | None:
+        return site_field(body.shared, ["body", "site"])
 
     def body_key(self, scope: Scope, body: PostHogBody) -> str | None:
         first = body.events[0] if isinstance(body.events[0], dict) else {}

@@ -16,8 +16,14 @@ from starlette.types import Scope
 from plugin_analytics.config import Settings
 from plugin_analytics.errors import RETRY_AFTER, APIError, Loc, error_response, refusals
 from plugin_analytics.ingest import posthog, segment
-from plugin_analytics.ingest.body import parse_json
-from plugin_analytics.ingest.endpoint import Context, Dialect, ingest_route, refusal_texts
+from plugin_analytics.ingest.body import InvalidBody, parse_json
+from plugin_analytics.ingest.endpoint import (
+    Context,
+    Dialect,
+    ingest_route,
+    refusal_texts,
+    site_field,
+)
 from plugin_analytics.ingest.schemas import (
     BatchCreate,
     BatchStatus,
@@ -49,6 +55,22 @@ class Native(Generic[Body]):
     def body_key(self, scope: Scope, body: Body) -> str | None:
         key = body.get("write_key")  # validated: a str when present
         return key if isinstance(key, str) else None
+
+    def body_site(self, body: Body) -> tuple[str, Loc] | None:
+        """`site` of the body; in a batch, events may name it too, but all the same one."""
+        named = site_field(body, ["body", "site"])
+        if not self._batch:
+            return named
+        for n, event in enumerate(body["events"]):  # type: ignore[typeddict-item]
+            site = site_field(event, ["body", "events", n, "site"])
+            if site is None:
+                continue
+            if named is None:
+                named = site
+            elif site[0] != named[0]:
+                msg = f"names the site {site[0]!r}, not {named[0]!r}: a batch goes to one site"
+                raise InvalidBody([{"loc": site[1], "msg": msg, "type": "value_error"}])
+        return named
 
     def events(self, body: Body, received_at: datetime) -> list[EventCreate]:
         return body["events"] if self._batch else [body]  # type: ignore[typeddict-item,list-item]

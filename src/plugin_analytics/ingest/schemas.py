@@ -33,6 +33,13 @@ WRITE_KEY_FIELD = (
     "The write key, for clients that cannot set headers (sendBeacon); X-Write-Key or HTTP "
     "Basic work too. Needed only when write keys are configured."
 )
+SITE_FIELD = (
+    "The site the events belong to (its id), while ingestion is open (no write key exists); "
+    "with a write key, its own site. X-Site works too. Default: `default`."
+)
+Site = Annotated[
+    str, Field(max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description=SITE_FIELD)
+]
 ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -229,6 +236,7 @@ class EventCreate(TypedDict):
         ]
     ]
     write_key: NotRequired[Annotated[str, Field(description=WRITE_KEY_FIELD)]]
+    site: NotRequired[Site]
 
 
 ValidEvent = Annotated[
@@ -241,6 +249,7 @@ class BatchCreate(TypedDict):
 
     events: Annotated[list[ValidEvent], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
     write_key: NotRequired[Annotated[str, Field(description=WRITE_KEY_FIELD)]]
+    site: NotRequired[Site]
 
 
 class IngestStatus(BaseModel):

@@ -30,7 +30,7 @@ from plugin_analytics.config import Settings
 from plugin_analytics.db.models import CHAT_EVENT_TYPES
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.encoding import decode_body
-from plugin_analytics.ingest.endpoint import Context, refusal_texts
+from plugin_analytics.ingest.endpoint import Context, refusal_texts, site_field
 from plugin_analytics.ingest.foreign import (
     ForeignAnswers,
     Mapper,
@@ -94,6 +94,9 @@ class Segment(ForeignAnswers):
                 ["batch"], f"holds {len(messages)} messages; the limit is {MAX_BATCH_EVENTS}"
             )
         return SegmentBody(document, messages, batch=True, size=len(text))
+
+    def body_site(self, body: SegmentBody) -> tuple[str, Loc] | None:
+        return site_field(body.document, ["body", "site"])
 
     def body_key(self, scope: Scope, body: SegmentBody) -> str | None:
         key = body.document.get("writeKey")

@@ -31,12 +31,12 @@ from plugin_analytics.ingest.schemas import EventCreate
 # batches of 1,000 on SQLite 17% slower (bench/ingest.py).
 StoredRow = tuple[
     str, str, str, str, str, str, str | None, str | None, int, int,
-    str | None, int | None, int | None, float | None,
+    str | None, int | None, int | None, float | None, int,
 ]  # fmt: skip
 COLUMNS = (
     "event_id", "user_id", "session_id", "event_type", "role", "message", "cta_id",
     "properties", "occurred_at", "received_at",
-    "model", "input_tokens", "output_tokens", "latency_ms",
+    "model", "input_tokens", "output_tokens", "latency_ms", "site_num",
 )  # fmt: skip
 # Where each column is in a StoredRow: row[EVENT_ID] (mypy knows each one's type).
 EVENT_ID: Final = 0
@@ -53,9 +53,12 @@ MODEL: Final = 10
 INPUT_TOKENS: Final = 11
 OUTPUT_TOKENS: Final = 12
 LATENCY_MS: Final = 13
+SITE_NUM: Final = 14
+# An event's identity: its event_id is unique within its site.
+Identity = tuple[int, str]
 
 SQLITE_LOOKUP_CHUNK = 500
-# Rows per multi-row INSERT: 14 parameters each, well under SQLite's limit of 32,766.
+# Rows per multi-row INSERT: 15 parameters each, well under SQLite's limit of 32,766.
 SQLITE_INSERT_CHUNK = 1000
 
 
@@ -75,8 +78,12 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def prepare(events: Sequence[EventCreate], received_at: datetime) -> list[StoredRow]:
-    """The events' rows, with the documented defaults."""
+def identity(row: StoredRow) -> Identity:
+    return row[SITE_NUM], row[EVENT_ID]
+
+
+def prepare(events: Sequence[EventCreate], received_at: datetime, site_num: int) -> list[StoredRow]:
+    """The events' rows for the site numbered `site_num`, with the documented defaults."""
     received = to_epoch_us(received_at)
     generated = iter(new_event_ids(sum(not event.get("event_id") for event in events)))
     rows: list[StoredRow] = []
@@ -91,54 +98,65 @@ def prepare(events: Sequence[EventCreate], received_at: datetime) -> list[Stored
             received if timestamp is None else to_epoch_us(timestamp),
             received,
             event.get("model"), event.get("input_tokens"), event.get("output_tokens"),
-            event.get("latency_ms"),
+            event.get("latency_ms"), site_num,
         ))  # fmt: skip
     return rows
 
 
 def facts(rows: Sequence[StoredRow]) -> list[EventFacts]:
-    """What rollups need of each event: user, session, type, role and event time."""
+    """What rollups need of each event: site, user, session, type, role and event time."""
     return [
-        (row[USER_ID], row[SESSION_ID], row[EVENT_TYPE], row[ROLE], row[OCCURRED_AT])
+        (
+            row[SITE_NUM], row[USER_ID], row[SESSION_ID], row[EVENT_TYPE], row[ROLE],
+            row[OCCURRED_AT],
+        )
         for row in rows
-    ]
+    ]  # fmt: skip
 
 
 @cache
 def _sqlite_insert(rows: int) -> str:
     values = ", ".join([f"({', '.join('?' * len(COLUMNS))})"] * rows)
     columns = ", ".join(COLUMNS)
-    return f"INSERT INTO event ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING"
+    return (
+        f"INSERT INTO event ({columns}) VALUES {values} ON CONFLICT (site_num, event_id) DO NOTHING"
+    )
 
 
 def _numbered_insert(active: Sequence[str]) -> str:
     """PostgreSQL: insert the events and number their users and sessions in one statement.
-    Rows out: (0, user_id, num), (1, session_id, num), and (2, event_id, NULL) for each event
-    stored. Each key is found with one index probe (a LIMITed lateral lookup, which the planner
-    cannot turn into a scan of the whole key table); only missing keys are inserted, so the
+    Rows out: (0, site_num, user_id, num), (1, site_num, session_id, num), and
+    (2, site_num, event_id, NULL) for each event stored. Keys are per site. Each key is found
+    with one index probe (a LIMITed lateral lookup, which the planner cannot turn into a scan
+    of the whole key table); only missing keys are inserted, so the
     numbering sequence is not burnt by keys that exist. A key that another worker inserts at
     the same moment is invisible to this statement's snapshot and comes back missing."""
     kinds = ", ".join(f"'{kind}'" for kind in active)
     parts = [
-        # INSERT ends in "RETURNING event_id": return what the keys need as well.
+        # INSERT ends in "RETURNING site_num, event_id": return what the keys need as well.
         f"stored AS ({PostgresEventStore.INSERT}, user_id, session_id, event_type)",
-        f"active AS (SELECT user_id, session_id FROM stored WHERE event_type IN ({kinds}))",
+        "active AS (SELECT site_num, user_id, session_id FROM stored "
+        f"WHERE event_type IN ({kinds}))",
     ]
     selects = []
     for kind, (table, column) in enumerate((USER_KEY, SESSION_KEY)):
         parts.append(
-            f"{table}_found AS (SELECT wanted.{column}, found.num "
-            f"FROM (SELECT DISTINCT {column} FROM active) AS wanted LEFT JOIN LATERAL "
-            f"(SELECT num FROM {table} WHERE {column} = wanted.{column} LIMIT 1) AS found ON true)"
+            f"{table}_found AS (SELECT wanted.site_num, wanted.{column}, found.num "
+            f"FROM (SELECT DISTINCT site_num, {column} FROM active) AS wanted LEFT JOIN LATERAL "
+            f"(SELECT num FROM {table} WHERE site_num = wanted.site_num "
+            f"AND {column} = wanted.{column} LIMIT 1) AS found ON true)"
         )
         parts.append(
-            f"{table}_new AS (INSERT INTO {table} ({column}) "
-            f"SELECT {column} FROM {table}_found WHERE num IS NULL ORDER BY {column} "
-            f"ON CONFLICT ({column}) DO NOTHING RETURNING {column}, num)"
+            f"{table}_new AS (INSERT INTO {table} (site_num, {column}) "
+            f"SELECT site_num, {column} FROM {table}_found WHERE num IS NULL "
+            f"ORDER BY site_num, {column} "
+            f"ON CONFLICT (site_num, {column}) DO NOTHING RETURNING site_num, {column}, num)"
         )
-        selects.append(f"SELECT {kind}, {column}, num FROM {table}_found WHERE num IS NOT NULL")
-        selects.append(f"SELECT {kind}, {column}, num FROM {table}_new")
-    selects.append("SELECT 2, event_id, NULL FROM stored")
+        selects.append(
+            f"SELECT {kind}, site_num, {column}, num FROM {table}_found WHERE num IS NOT NULL"
+        )
+        selects.append(f"SELECT {kind}, site_num, {column}, num FROM {table}_new")
+    selects.append("SELECT 2, site_num, event_id, NULL FROM stored")
     return f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}"
 
 
@@ -152,19 +170,27 @@ class SqliteEventStore:
 
     def insert(self, connection: Connection, rows: Sequence[StoredRow]) -> list[StoredRow]:
         cursor = connection.connection.cursor()  # the driver's own: no per-statement overhead
-        existing = self._existing(cursor, [row[EVENT_ID] for row in rows])
-        fresh = [row for row in rows if row[EVENT_ID] not in existing]
+        existing = self._existing(cursor, rows)
+        fresh = [row for row in rows if identity(row) not in existing] if existing else list(rows)
         for chunk in chunked(fresh, SQLITE_INSERT_CHUNK):
             cursor.execute(_sqlite_insert(len(chunk)), tuple(itertools.chain.from_iterable(chunk)))
         return fresh
 
     @staticmethod
-    def _existing(cursor: Any, event_ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunked(event_ids, SQLITE_LOOKUP_CHUNK):
-            marks = ", ".join("?" * len(chunk))
-            cursor.execute(f"SELECT event_id FROM event WHERE event_id IN ({marks})", chunk)
-            found.update(row[0] for row in cursor.fetchall())
+    def _existing(cursor: Any, rows: Sequence[StoredRow]) -> set[Identity]:
+        by_site: dict[int, list[str]] = {}
+        for row in rows:
+            by_site.setdefault(row[SITE_NUM], []).append(row[EVENT_ID])
+        found: set[Identity] = set()
+        for site_num, event_ids in by_site.items():
+            for chunk in chunked(event_ids, SQLITE_LOOKUP_CHUNK):
+                marks = ", ".join("?" * len(chunk))
+                cursor.execute(
+                    f"SELECT site_num, event_id FROM event "
+                    f"WHERE site_num = ? AND event_id IN ({marks})",
+                    [site_num, *chunk],
+                )
+                found.update(cursor.fetchall())
         return found
 
     def insert_numbered(
@@ -188,29 +214,30 @@ class PostgresEventStore:
         "SELECT id, x->>0, x->>1, x->>2, x->>3, x->>4, x->>5, x->>6, (x->>7)::jsonb, "
         "'epoch'::timestamptz + (x->>8)::bigint * interval '1 microsecond', "
         "'epoch'::timestamptz + (x->>9)::bigint * interval '1 microsecond', "
-        "x->>10, (x->>11)::bigint, (x->>12)::bigint, (x->>13)::double precision "
+        "x->>10, (x->>11)::bigint, (x->>12)::bigint, (x->>13)::double precision, "
+        "(x->>14)::integer "
         "FROM (SELECT nextval('event_id_seq') AS id, x "
         "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS arrived (x, n) ORDER BY n) "
-        "AS numbered ORDER BY x->>0 "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        "AS numbered ORDER BY (x->>14)::integer, x->>0 "
+        "ON CONFLICT (site_num, event_id) DO NOTHING RETURNING site_num, event_id"
     )
 
     def insert(self, connection: Connection, rows: Sequence[StoredRow]) -> list[StoredRow]:
         cursor = connection.connection.cursor()
         cursor.execute(self.INSERT, [json.dumps(rows, ensure_ascii=False)])
-        stored = {event_id for (event_id,) in cursor.fetchall()}
-        return [row for row in rows if row[EVENT_ID] in stored]
+        stored = {(site_num, event_id) for site_num, event_id in cursor.fetchall()}
+        return [row for row in rows if identity(row) in stored]
 
     def insert_numbered(
         self, connection: Connection, rows: Sequence[StoredRow]
     ) -> tuple[list[StoredRow], KeyNumbers | None]:
         cursor = connection.connection.cursor()
         cursor.execute(NUMBERED_INSERT, [json.dumps(rows, ensure_ascii=False)])
-        found: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
-        for kind, value, num in cursor.fetchall():
-            found[kind][value] = num
+        found: tuple[dict[Identity, int], ...] = ({}, {}, {})
+        for kind, site_num, value, num in cursor.fetchall():
+            found[kind][site_num, value] = num
         users, sessions, stored = found
-        return [row for row in rows if row[EVENT_ID] in stored], (users, sessions)
+        return [row for row in rows if identity(row) in stored], (users, sessions)
 
 
 NUMBERED_INSERT = _numbered_insert(CHAT_EVENT_TYPES)

@@ -25,7 +25,7 @@ from plugin_analytics.derived.profiles import update_profiles
 from plugin_analytics.derived.rollups import COMPACT_BATCH, compact, record_deltas
 from plugin_analytics.errors import APIError, StorageUnavailable
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.store import EVENT_ID, StoredRow, facts, prepare, store_for
+from plugin_analytics.ingest.store import Identity, StoredRow, facts, identity, prepare, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +130,17 @@ class EventWriter:
             await asyncio.get_running_loop().run_in_executor(self._thread, self.compact)
         await asyncio.to_thread(self._thread.shutdown)
 
-    async def write(self, events: Sequence[EventCreate], received_at: datetime) -> WriteResult:
-        """Store `events` atomically; duplicates of stored event_ids are skipped and counted."""
+    async def write(
+        self, events: Sequence[EventCreate], received_at: datetime, site_num: int
+    ) -> WriteResult:
+        """Store `events` atomically under the site numbered `site_num`; duplicates of event_ids
+        the site has stored are skipped and counted."""
         if not self.running:
             raise StorageUnavailable("the event writer is not running")
         if self._queued_rows + len(events) > self._max_queued_rows:
             raise Overloaded()
-        pending = _Pending(prepare(events, received_at), asyncio.get_running_loop().create_future())
+        rows = prepare(events, received_at, site_num)
+        pending = _Pending(rows, asyncio.get_running_loop().create_future())
         self._queued_rows += len(events)
         self._queue.put_nowait(pending)
         return await asyncio.shield(pending.done)
@@ -267,27 +271,29 @@ class EventWriter:
                 retries += 1
                 logger.info("deadlock with another writer storing the same event_ids; retrying")
 
-    def _insert(self, rows: list[StoredRow]) -> set[str]:
+    def _insert(self, rows: list[StoredRow]) -> set[Identity]:
         with write_transaction(self._engine) as connection:
             stored, known = self._store.insert_numbered(connection, rows) if rows else ([], None)
             if stored:
                 record_deltas(connection, facts(stored), known)
                 update_profiles(connection, stored)
-        return {row[EVENT_ID] for row in stored}
+        return {identity(row) for row in stored}
 
 
 def _first_of_each_event_id(group: list[_Pending]) -> list[StoredRow]:
-    seen: set[str] = set()
+    """The group's rows, each (site, event_id) once: the first request carrying it stores it."""
+    seen: set[Identity] = set()
     unique = []
     for pending in group:
         for row in pending.rows:
-            if row[EVENT_ID] not in seen:
-                seen.add(row[EVENT_ID])
+            key = identity(row)
+            if key not in seen:
+                seen.add(key)
                 unique.append(row)
     return unique
 
 
-def _account(group: list[_Pending], inserted: set[str]) -> list[WriteResult]:
+def _account(group: list[_Pending], inserted: set[Identity]) -> list[WriteResult]:
     """Credit each newly stored event_id to the first request in the group that carried it."""
     if len(inserted) == sum(len(pending.rows) for pending in group):  # the usual case: all new
         return [WriteResult(new=len(pending.rows), duplicates=0) for pending in group]
@@ -295,8 +301,9 @@ def _account(group: list[_Pending], inserted: set[str]) -> list[WriteResult]:
     for pending in group:
         new = 0
         for row in pending.rows:
-            if row[EVENT_ID] in inserted:
-                inserted.discard(row[EVENT_ID])
+            key = identity(row)
+            if key in inserted:
+                inserted.discard(key)
                 new += 1
         results.append(WriteResult(new=new, duplicates=len(pending.rows) - new))
     return results

@@ -1,7 +1,7 @@
 """The interface a module is written against: subclass `Module`, return `ReportSection`s."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -15,8 +15,10 @@ Metric = int | float | None
 
 def week_before(week: DateRange) -> DateRange:
     """The seven days before `week`, to compare with."""
-    return DateRange(
-        week.start_date - timedelta(days=7), week.end_date - timedelta(days=7), week.tz
+    return replace(
+        week,
+        start_date=week.start_date - timedelta(days=7),
+        end_date=week.end_date - timedelta(days=7),
     )
 
 

@@ -19,7 +19,7 @@ from plugin_analytics.derived import profiles
 from plugin_analytics.derived.activity import BITMAPS, Activity, count
 from plugin_analytics.derived.numbering import SESSION_KEY, forget_unused_keys, hold_ingestion
 from plugin_analytics.derived.periods import GRAINS, period_start
-from plugin_analytics.derived.rollup_sql import RollupSql
+from plugin_analytics.derived.rollup_sql import PeriodKey, RollupSql
 from plugin_analytics.derived.rollups import compact_all
 from plugin_analytics.privacy.audit import record
 
@@ -32,14 +32,16 @@ class _Removal:
     sessions: set[str] = field(default_factory=set)
 
 
-def erase(engine: Engine, user_id: str) -> int:
-    """Erase `user_id` in a transaction of its own; returns how many events were deleted."""
+def erase(engine: Engine, site_num: int, user_id: str) -> int:
+    """Erase `user_id` of the site in a transaction of its own; returns how many events were
+    deleted. The same id on another site is another user, left as it is."""
     with write_transaction(engine) as connection:
-        return erase_user(connection, user_id)
+        return erase_user(connection, site_num, user_id)
 
 
-def erase_user(connection: Connection, user_id: str) -> int:
-    """Delete every event of `user_id` and take them out of the rollups; returns how many."""
+def erase_user(connection: Connection, site_num: int, user_id: str) -> int:
+    """Delete every event of the site's `user_id` and take them out of the rollups; returns
+    how many."""
     hold_ingestion(connection)  # the user's key is deleted below
     compact_all(connection)  # what is subtracted below must be in the rows, not in deltas
     events = connection.execute(
@@ -48,19 +50,19 @@ def erase_user(connection: Connection, user_id: str) -> int:
             event_table.c.event_type,
             event_table.c.role,
             event_table.c.occurred_at,
-        ).where(event_table.c.user_id == user_id)
+        ).where(*_user(event_table, site_num, user_id))
     ).all()
-    removals = _removals(events)
+    removals = _removals(site_num, events)
     user_num = connection.execute(
-        select(user_key_table.c.num).where(user_key_table.c.user_id == user_id)
+        select(user_key_table.c.num).where(*_user(user_key_table, site_num, user_id))
     ).scalar()
-    connection.execute(delete(event_table).where(event_table.c.user_id == user_id))
+    connection.execute(delete(event_table).where(*_user(event_table, site_num, user_id)))
     if removals and user_num is not None:
-        _subtract(connection, removals, user_num)
-    connection.execute(delete(user_key_table).where(user_key_table.c.user_id == user_id))
-    profiles.forget(connection, user_id)
+        _subtract(connection, site_num, removals, user_num)
+    connection.execute(delete(user_key_table).where(*_user(user_key_table, site_num, user_id)))
+    profiles.forget(connection, site_num, user_id)
     sessions = forget_unused_keys(
-        connection, SESSION_KEY, {session_id for session_id, *_ in events}
+        connection, SESSION_KEY, site_num, {session_id for session_id, *_ in events}
     )
     # Who was erased is not recorded: that would keep what was erased.
     record(
@@ -72,22 +74,29 @@ def erase_user(connection: Connection, user_id: str) -> int:
     return len(events)
 
 
-def _removals(events: Sequence[Any]) -> dict[tuple[str, int], _Removal]:
-    removals: dict[tuple[str, int], _Removal] = defaultdict(_Removal)
+def _user(table: Any, site_num: int, user_id: str) -> tuple[Any, Any]:
+    return table.c.site_num == site_num, table.c.user_id == user_id
+
+
+def _removals(site_num: int, events: Sequence[Any]) -> dict[PeriodKey, _Removal]:
+    removals: dict[PeriodKey, _Removal] = defaultdict(_Removal)
     for session_id, event_type, role, occurred_at in events:
         if event_type not in CHAT_EVENT_TYPES:
             continue
         at = to_epoch_us(occurred_at)
         for grain, size in GRAINS.items():
-            removal = removals[(grain, period_start(at, size))]
+            removal = removals[(site_num, grain, period_start(at, size))]
             removal.sessions.add(session_id)
             count(removal.counts, event_type, role)
     return removals
 
 
-def _subtract(connection: Connection, removals: dict[tuple[str, int], _Removal], user: int) -> None:
+def _subtract(
+    connection: Connection, site_num: int, removals: dict[PeriodKey, _Removal], user: int
+) -> None:
     sql = RollupSql(connection)
-    session_nums = _session_numbers(connection, {s for r in removals.values() for s in r.sessions})
+    sessions = {s for r in removals.values() for s in r.sessions}
+    session_nums = _session_numbers(connection, site_num, sessions)
     for key, current in sql.lock_rows(sorted(removals)).items():
         removal = removals[key]
         current.subtract_counts(removal.counts)
@@ -101,12 +110,11 @@ def _subtract(connection: Connection, removals: dict[tuple[str, int], _Removal],
         sql.write_rows([(key, current, BITMAPS)])
 
 
-def _session_left(
-    connection: Connection, session_id: str, key: tuple[str, int]
-) -> tuple[bool, bool]:
+def _session_left(connection: Connection, session_id: str, key: PeriodKey) -> tuple[bool, bool]:
     """Whether other users' events keep the session active (and converted) in the period."""
-    grain, start = key
+    site_num, grain, start = key
     in_period = (
+        event_table.c.site_num == site_num,
         event_table.c.session_id == session_id,
         event_table.c.occurred_at >= from_epoch_us(start),
         event_table.c.occurred_at < from_epoch_us(start + GRAINS[grain]),
@@ -121,10 +129,13 @@ def _session_left(
     return bool(types), "cta_click" in types
 
 
-def _session_numbers(connection: Connection, session_ids: set[str]) -> dict[str, int]:
+def _session_numbers(
+    connection: Connection, site_num: int, session_ids: set[str]
+) -> dict[str, int]:
     rows = connection.execute(
         select(session_key_table.c.session_id, session_key_table.c.num).where(
-            session_key_table.c.session_id.in_(session_ids)
+            session_key_table.c.site_num == site_num,
+            session_key_table.c.session_id.in_(session_ids),
         )
     )
     return {row.session_id: row.num for row in rows}

@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Engine, delete, func, select
 
-from plugin_analytics.db.models import event_table, rollup_delta_table, rollup_table
+from plugin_analytics.db.models import event_table, rollup_delta_table, rollup_table, site_table
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.derived import profiles
 from plugin_analytics.derived.numbering import (
@@ -45,28 +45,49 @@ def oldest_accepted(days: int, now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - timedelta(days=days)
 
 
-def apply_retention(engine: Engine, days: int, now: datetime | None = None) -> int:
-    """Delete every event before retention_cut(days), a UTC day per transaction, then the keys
-    left without events; record what was deleted in the audit log. Returns the events deleted."""
+def apply_retention(engine: Engine, days: int | None, now: datetime | None = None) -> int:
+    """Apply retention to every site: its own retention_days, else `days` (RETENTION_DAYS; None:
+    keep forever). Returns the events deleted."""
+    with engine.connect() as connection:
+        sites = connection.execute(
+            select(site_table.c.num, site_table.c.id, site_table.c.retention_days).order_by(
+                site_table.c.num
+            )
+        ).all()
+    deleted = 0
+    for num, site_id, own in sites:
+        site_days: int | None = own or days
+        if site_days:
+            deleted += apply_site_retention(engine, num, site_id, site_days, now)
+    return deleted
+
+
+def apply_site_retention(
+    engine: Engine, site_num: int, site_id: str, days: int, now: datetime | None = None
+) -> int:
+    """Delete every event of the site before retention_cut(days), a UTC day per transaction,
+    then the keys left without events; record what was deleted in the audit log. Returns the
+    events deleted."""
     cut = retention_cut(days, now)
     deleted = 0
     users: set[str] = set()
     sessions: set[str] = set()
     while True:
         with write_transaction(engine) as connection:
-            day_deleted = _delete_oldest_day(connection, cut, users, sessions)
+            day_deleted = _delete_oldest_day(connection, site_num, cut, users, sessions)
         if day_deleted is None:
             break
         deleted += day_deleted
     with write_transaction(engine) as connection:
-        forgotten = _forget_keys(connection, users, sessions)
-        rebuilt = profiles.rebuild_older_than(connection, cut)
+        forgotten = _forget_keys(connection, site_num, users, sessions)
+        rebuilt = profiles.rebuild_older_than(connection, site_num, cut)
         if deleted or any(forgotten) or rebuilt:
             record(
                 connection,
                 "retention",
                 deleted,
                 {
+                    "site": site_id,
                     "retention_days": days,
                     "before": cut.isoformat(),
                     "events": deleted,
@@ -76,7 +97,12 @@ def apply_retention(engine: Engine, days: int, now: datetime | None = None) -> i
                 },
             )
     if deleted:
-        logger.info("retention: deleted %d events from before %s", deleted, cut.isoformat())
+        logger.info(
+            "retention: deleted %d events of site %s from before %s",
+            deleted,
+            site_id,
+            cut.isoformat(),
+        )
     return deleted
 
 
@@ -85,40 +111,48 @@ def _day_start(at: datetime) -> datetime:
 
 
 def _delete_oldest_day(
-    connection: Connection, cut: datetime, users: set[str], sessions: set[str]
+    connection: Connection, site_num: int, cut: datetime, users: set[str], sessions: set[str]
 ) -> int | None:
-    """Delete the oldest UTC day of events before `cut` and its rollups; None when none is left."""
+    """Delete the site's oldest UTC day of events before `cut` and its rollups; None when none
+    is left."""
+    event = event_table
     oldest = connection.execute(
-        select(func.min(event_table.c.occurred_at)).where(event_table.c.occurred_at < cut)
+        select(func.min(event.c.occurred_at)).where(
+            event.c.site_num == site_num, event.c.occurred_at < cut
+        )
     ).scalar()
     compact_all(connection)  # fold pending deltas, so what is deleted below is in the rows
     if oldest is None:
         # No events left before the cut; drop any rollup rows there (of events erased since).
-        _delete_rollups(connection, cut)
+        _delete_rollups(connection, site_num, cut)
         return None
     day_end = min(cut, _day_start(oldest) + DAY)
     removed = connection.execute(
-        delete(event_table)
-        .where(event_table.c.occurred_at < day_end)
-        .returning(event_table.c.user_id, event_table.c.session_id)
+        delete(event)
+        .where(event.c.site_num == site_num, event.c.occurred_at < day_end)
+        .returning(event.c.user_id, event.c.session_id)
     ).all()
-    _delete_rollups(connection, day_end)
+    _delete_rollups(connection, site_num, day_end)
     users.update(user_id for user_id, _ in removed)
     sessions.update(session_id for _, session_id in removed)
     return len(removed)
 
 
-def _delete_rollups(connection: Connection, before: datetime) -> None:
-    connection.execute(delete(rollup_table).where(rollup_table.c.start_at < before))
-    connection.execute(delete(rollup_delta_table).where(rollup_delta_table.c.start_at < before))
+def _delete_rollups(connection: Connection, site_num: int, before: datetime) -> None:
+    for table in (rollup_table, rollup_delta_table):
+        connection.execute(
+            delete(table).where(table.c.site_num == site_num, table.c.start_at < before)
+        )
 
 
-def _forget_keys(connection: Connection, users: set[str], sessions: set[str]) -> tuple[int, int]:
-    """Delete the keys of these users and sessions that have no events left."""
+def _forget_keys(
+    connection: Connection, site_num: int, users: set[str], sessions: set[str]
+) -> tuple[int, int]:
+    """Delete the keys of these users and sessions of the site that have no events left."""
     hold_ingestion(connection)
     return (
-        forget_unused_keys(connection, USER_KEY, users),
-        forget_unused_keys(connection, SESSION_KEY, sessions),
+        forget_unused_keys(connection, USER_KEY, site_num, users),
+        forget_unused_keys(connection, SESSION_KEY, site_num, sessions),
     )
 
 
@@ -130,7 +164,7 @@ class RetentionSchedule:
 
     FIRST_RUN_AFTER = timedelta(seconds=30)
 
-    def __init__(self, engine: Engine, days: int) -> None:
+    def __init__(self, engine: Engine, days: int | None) -> None:
         self._engine, self._days = engine, days
         self._scheduler = BackgroundScheduler(timezone=UTC)
 

@@ -7,7 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from plugin_analytics.dependencies import EngineDep, IdPath, PageLimit, PageOffset, SessionDep
+from plugin_analytics.dependencies import (
+    EngineDep,
+    IdPath,
+    PageLimit,
+    PageOffset,
+    SessionDep,
+    SiteDep,
+)
 from plugin_analytics.privacy import erasure
 from plugin_analytics.privacy.audit import entries
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
@@ -46,7 +53,8 @@ def audit_log(
 
 # Tagged analytics too, as it was when it lived beside the analytics routes.
 @router.delete("/users/{user_id:id}", response_model=Erasure, tags=["analytics", "privacy"])
-def erase(user_id: IdPath, engine: EngineDep) -> Erasure:
-    """Erase every event of the user (right to erasure); analytics stay exact. Repeating it is
-    harmless."""
-    return Erasure(user_id=user_id, deleted_events=erasure.erase(engine, user_id))
+def erase(user_id: IdPath, engine: EngineDep, site: SiteDep) -> Erasure:
+    """Erase every event of the site's user (right to erasure); analytics stay exact. The same
+    user_id on another site is another user and is left as it is. Repeating it is harmless."""
+    deleted = erasure.erase(engine, site.num, user_id)
+    return Erasure(user_id=user_id, deleted_events=deleted)

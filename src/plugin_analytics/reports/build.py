@@ -56,10 +56,10 @@ UP, DOWN, FLAT = "#047857", "#b91c1c", "#6b7280"
 DASH = "\u2013"  # en dash, for ranges
 
 
-def last_complete_week(now: datetime, tz: ZoneInfo) -> DateRange:
-    """Monday to Sunday, the last week that has ended at `now` in `tz`."""
+def last_complete_week(now: datetime, tz: ZoneInfo, site_num: int) -> DateRange:
+    """Monday to Sunday, the last week of the site that has ended at `now` in `tz`."""
     monday = now.astimezone(tz).date() - timedelta(days=now.astimezone(tz).weekday())
-    return DateRange(monday - timedelta(days=7), monday - timedelta(days=1), tz)
+    return DateRange(monday - timedelta(days=7), monday - timedelta(days=1), tz, site_num)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def build_report(
     days = [
         Day(bucket, Metrics.of(activity))
         for bucket, activity in zip(
-            day_buckets, activity_per_bucket(connection, day_buckets), strict=True
+            day_buckets, activity_per_bucket(connection, week.site_num, day_buckets), strict=True
         )
     ]
     source = Source(connection, week, days)
@@ -135,8 +135,10 @@ def build_report(
 def compared_with_week_before(source: Source) -> Tiles:
     """The week's numbers, each with its change since the week before."""
     week, previous = source.week, week_before(source.week)
-    current = Metrics.of(activity_in(source.connection, week.start_us, week.end_us))
-    before = Metrics.of(activity_in(source.connection, previous.start_us, previous.end_us))
+    current = Metrics.of(activity_in(source.connection, week.site_num, week.start_us, week.end_us))
+    before = Metrics.of(
+        activity_in(source.connection, previous.site_num, previous.start_us, previous.end_us)
+    )
     changes = [Change(name, current[name], before[name]) for name in METRICS]
     return Tiles(title="Compared with the week before", tiles=[_change_row(c) for c in changes])
 
@@ -183,7 +185,9 @@ def _busiest_hour(connection: Connection, week: DateRange) -> int | None:
     """The local hour of day with the most messages over the week (the earliest of a tie)."""
     hours = buckets(week, "hour")
     per_hour: defaultdict[int, int] = defaultdict(int)
-    for bucket, activity in zip(hours, activity_per_bucket(connection, hours), strict=True):
+    for bucket, activity in zip(
+        hours, activity_per_bucket(connection, week.site_num, hours), strict=True
+    ):
         per_hour[bucket.start.hour] += activity.user_messages + activity.assistant_messages
     hour, messages = max(per_hour.items(), key=lambda item: (item[1], -item[0]))
     return hour if messages else None
@@ -237,7 +241,9 @@ def _source(insight: Insight) -> str:
 def what_users_opened_with(source: Source) -> Ranking:
     """The sessions' most frequent opening questions."""
     week = source.week
-    questions = top_questions(opening_messages(source.connection, week.start_us, week.end_us))
+    questions = top_questions(
+        opening_messages(source.connection, week.site_num, week.start_us, week.end_us)
+    )
     return Ranking(
         title="What users opened with",
         rows=[(question, str(count)) for question, count in questions],

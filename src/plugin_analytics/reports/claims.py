@@ -1,12 +1,12 @@
-"""Sending each week once across workers and hosts: a sender claims the week's row (its primary
-key is the week) and holds a lease; others see it sending or sent. A crashed sender's lease
-expires and the week can be claimed again; a failed send waits out a backoff before the schedule
-retries it (a person asking again need not wait)."""
+"""Sending each site's week once across workers and hosts: a sender claims the week's row (its
+primary key is the site and the week) and holds a lease; others see it sending or sent. A
+crashed sender's lease expires and the week can be claimed again; a failed send waits out a
+backoff before the schedule retries it (a person asking again need not wait)."""
 
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
@@ -19,10 +19,13 @@ FIRST_RETRY = timedelta(minutes=1)
 LAST_RETRY = timedelta(hours=1)
 
 Trigger = Literal["manual", "schedule", "cli"]
+# A site's week: (site_num, its Monday).
+Week = tuple[int, date]
 
 
 @dataclass(frozen=True)
 class Claim:
+    site_num: int
     week_start: date
     token: str
     attempt_id: int
@@ -44,6 +47,7 @@ def backoff(attempts: int) -> timedelta:
 
 def claim_week(
     engine: Engine,
+    site_num: int,
     week_start: date,
     *,
     now: datetime,
@@ -52,11 +56,12 @@ def claim_week(
     force: bool = False,
     lease: timedelta = LEASE,
 ) -> Claim | Taken:
-    """Claim `week_start` for sending for `lease`, or say why not (one transaction: exactly one
-    winner)."""
+    """Claim the site's `week_start` for sending for `lease`, or say why not (one transaction:
+    exactly one winner)."""
     token = secrets.token_hex(16)
+    week = (site_num, week_start)
     with write_transaction(engine) as connection:
-        if not _insert_claim(connection, week_start, token, now + lease):
+        if not _insert_claim(connection, week, token, now + lease):
             claimable = [
                 and_(report_table.c.status == "sending", report_table.c.lease_until < now),
             ]
@@ -68,7 +73,7 @@ def claim_week(
                 claimable.append(failed if trigger != "schedule" else and_(failed, due))
             taken = connection.execute(
                 update(report_table)
-                .where(report_table.c.week_start == week_start, or_(*claimable))
+                .where(*_of(report_table, week), or_(*claimable))
                 .values(
                     status="sending",
                     claim_token=token,
@@ -77,13 +82,14 @@ def claim_week(
                 )
             )
             if taken.rowcount != 1:
-                held = _status(connection, week_start)
+                held = _status(connection, week)
                 assert held is not None  # the INSERT found the row
                 return held
-            _close_abandoned_attempts(connection, week_start, now)
+            _close_abandoned_attempts(connection, week, now)
         attempt_id = connection.execute(
             insert(report_attempt_table)
             .values(
+                site_num=site_num,
                 week_start=week_start,
                 trigger=trigger,
                 forced=force,
@@ -93,18 +99,20 @@ def claim_week(
             )
             .returning(report_attempt_table.c.id)
         ).scalar_one()
-    return Claim(week_start, token, attempt_id)
+    return Claim(site_num, week_start, token, attempt_id)
 
 
-def _close_abandoned_attempts(connection: Connection, week_start: date, now: datetime) -> None:
+def _of(table: Any, week: Week) -> tuple[Any, Any]:
+    """The where-clause of one site's week in `table`."""
+    return table.c.site_num == week[0], table.c.week_start == week[1]
+
+
+def _close_abandoned_attempts(connection: Connection, week: Week, now: datetime) -> None:
     """The week is ours now: an attempt still `sending` belonged to a sender whose lease ran out
     (it died, or took too long); its history entry says so."""
     connection.execute(
         update(report_attempt_table)
-        .where(
-            report_attempt_table.c.week_start == week_start,
-            report_attempt_table.c.status == "sending",
-        )
+        .where(*_of(report_attempt_table, week), report_attempt_table.c.status == "sending")
         .values(
             status="failed",
             finished_at=now,
@@ -113,13 +121,12 @@ def _close_abandoned_attempts(connection: Connection, week_start: date, now: dat
     )
 
 
-def _insert_claim(
-    connection: Connection, week_start: date, token: str, lease_until: datetime
-) -> bool:
+def _insert_claim(connection: Connection, week: Week, token: str, lease_until: datetime) -> bool:
     inserted = connection.execute(
         insert_or_skip(connection, report_table)
         .values(
-            week_start=week_start,
+            site_num=week[0],
+            week_start=week[1],
             status="sending",
             claim_token=token,
             lease_until=lease_until,
@@ -131,30 +138,30 @@ def _insert_claim(
     return inserted.first() is not None
 
 
-def _last_error(connection: Connection, week_start: date) -> str | None:
+def _last_error(connection: Connection, week: Week) -> str | None:
     attempt = report_attempt_table
     return connection.execute(
         select(attempt.c.error)
-        .where(attempt.c.week_start == week_start, attempt.c.status == "failed")
+        .where(*_of(attempt, week), attempt.c.status == "failed")
         .order_by(attempt.c.id.desc())
         .limit(1)
     ).scalar_one_or_none()
 
 
-def week_status(engine: Engine, week_start: date) -> Taken | None:
-    """Where the week stands now (None: never tried)."""
+def week_status(engine: Engine, site_num: int, week_start: date) -> Taken | None:
+    """Where the site's week stands now (None: never tried)."""
     with engine.connect() as connection:
-        return _status(connection, week_start)
+        return _status(connection, (site_num, week_start))
 
 
-def _status(connection: Connection, week_start: date) -> Taken | None:
+def _status(connection: Connection, week: Week) -> Taken | None:
     status = connection.execute(
-        select(report_table.c.status).where(report_table.c.week_start == week_start)
+        select(report_table.c.status).where(*_of(report_table, week))
     ).scalar_one_or_none()
     if status is None:
         return None
     if status == "failed":
-        return Taken("backoff", _last_error(connection, week_start))
+        return Taken("backoff", _last_error(connection, week))
     return Taken(status)
 
 
@@ -171,7 +178,7 @@ def finish(
     leaves it sent. Returns the week's new status (None: the claim was taken over)."""
     with write_transaction(engine) as connection:
         mine = and_(
-            report_table.c.week_start == claim.week_start,
+            *_of(report_table, (claim.site_num, claim.week_start)),
             report_table.c.claim_token == claim.token,
         )
         if error is None:

@@ -29,6 +29,7 @@ from plugin_analytics.reports.claims import (
 )
 from plugin_analytics.reports.mailer import MailError, send_email
 from plugin_analytics.reports.render import email_message, render
+from plugin_analytics.sites.registry import Site, all_sites
 
 logger = logging.getLogger(__name__)
 
@@ -54,32 +55,35 @@ class ReportBusy(APIError):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # report_sent | already_sent (| not_sent: held by another sender, not awaited)
+    site_id: str
+    status: str  # report_sent | already_sent | not_sent (held by another sender, or failed)
     week: DateRange
     recipients: list[str]
+    error: str | None = None
 
 
-def lease_for(settings: Settings) -> timedelta:
+def lease_for(settings: Settings, recipients: int) -> timedelta:
     """Long enough for the slowest send the settings allow: the AI backend may take its whole
     time, and every SMTP step (connect, EHLO, TLS, login, MAIL, each RCPT, DATA, QUIT) the
     whole timeout; at least LEASE."""
-    steps = 8 + len(settings.report_recipients)
+    steps = 8 + recipients
     smtp = steps * timedelta(seconds=settings.email_timeout_seconds)
     return max(LEASE, BUILD_ALLOWANCE + timedelta(seconds=longest_wait_s(settings)) + smtp)
 
 
-def report_week(settings: Settings, now: datetime | None = None) -> DateRange:
-    return last_complete_week(now or datetime.now(UTC), ZoneInfo(settings.report_timezone))
+def report_week(site: Site, now: datetime | None = None) -> DateRange:
+    """The site's last complete week, in its time zone."""
+    return last_complete_week(now or datetime.now(UTC), ZoneInfo(site.timezone), site.num)
 
 
 def build_week(
-    engine: Engine, settings: Settings, week: DateRange, *, modules: Modules
+    engine: Engine, settings: Settings, site: Site, week: DateRange, *, modules: Modules
 ) -> WeeklyReport:
     """The report's sections, from one consistent view (PostgreSQL: repeatable read), and then,
     with the connection back in the pool, the pending ones (the AI backend may be slow)."""
     options = snapshot_options(engine.dialect.name)
     with engine.connect().execution_options(**options) as connection, connection.begin():
-        report = build_report(connection, week, settings.site_name, modules)
+        report = build_report(connection, week, site.name, modules)
     return report.written(settings)
 
 
@@ -104,6 +108,7 @@ def sender_of(settings: Settings) -> str:
 def send_weekly_report(
     engine: Engine,
     settings: Settings,
+    site: Site,
     *,
     modules: Modules,
     trigger: Trigger,
@@ -111,43 +116,81 @@ def send_weekly_report(
     now: datetime | None = None,
     wait: bool = True,
 ) -> Outcome:
-    """Send the last complete week's report unless it was sent (or is being sent) already.
-    With `wait`, a week another sender holds is awaited and its outcome answered."""
-    if not settings.email_configured:
+    """Send the site's last complete week's report to its recipients unless it was sent (or is
+    being sent) already. With `wait`, a week another sender holds is awaited and its outcome
+    answered."""
+    recipients = list(site.report_recipients)
+    if not settings.email_host or not recipients:
+        what = "REPORT_RECIPIENTS" if site.is_default else f"the report recipients of {site.id!r}"
         raise EmailNotConfigured(
-            "email is not configured: set EMAIL_HOST and REPORT_RECIPIENTS (and EMAIL_FROM)"
+            f"email is not configured: set EMAIL_HOST and {what} (and EMAIL_FROM)"
         )
-    week = report_week(settings, now)
+    week = report_week(site, now)
     sender_of(settings)  # before claiming: a missing sender is not the SMTP server's failure
-    recipients = settings.report_recipients
     claim = claim_week(
         engine,
+        site.num,
         week.start_date,
         now=_now(),
         trigger=trigger,
         recipients=recipients,
         force=force,
-        lease=lease_for(settings),
+        lease=lease_for(settings, len(recipients)),
     )
     if isinstance(claim, Taken):
         if not wait:
-            return Outcome(
-                "already_sent" if claim.status == "sent" else "not_sent", week, recipients
+            status = "already_sent" if claim.status == "sent" else "not_sent"
+            return Outcome(site.id, status, week, recipients)
+        return _outcome_of_other_sender(engine, site, week, claim, recipients)
+    _deliver(engine, settings, site, modules, week, claim)
+    return Outcome(site.id, "report_sent", week, recipients)
+
+
+def send_every_site(
+    engine: Engine, settings: Settings, *, modules: Modules, force: bool = False
+) -> list[Outcome]:
+    """POST /reports/weekly without a site: each site that has recipients, in its own zone.
+    One site's failure does not stop the others; 409 when no site has recipients, 502 when
+    every send failed."""
+    with engine.connect() as connection:
+        sites = [site for site in all_sites(connection, settings) if site.report_recipients]
+    if not sites:
+        raise EmailNotConfigured(
+            "email is not configured: set EMAIL_HOST and REPORT_RECIPIENTS, or a site's "
+            "report recipients (and EMAIL_FROM)"
+        )
+    outcomes: list[Outcome] = []
+    failures: list[ReportNotSent] = []
+    for site in sites:
+        try:
+            outcomes.append(
+                send_weekly_report(
+                    engine, settings, site, modules=modules, trigger="manual", force=force
+                )
             )
-        return _outcome_of_other_sender(engine, week, claim, recipients)
-    _deliver(engine, settings, modules, week, claim)
-    return Outcome("report_sent", week, recipients)
+        except ReportNotSent as exc:
+            failures.append(exc)
+            week, recipients = report_week(site), list(site.report_recipients)
+            outcomes.append(Outcome(site.id, "not_sent", week, recipients, str(exc.detail)))
+    if len(failures) == len(sites):
+        raise failures[0]
+    return outcomes
 
 
 def _deliver(
-    engine: Engine, settings: Settings, modules: Modules, week: DateRange, claim: Claim
+    engine: Engine,
+    settings: Settings,
+    site: Site,
+    modules: Modules,
+    week: DateRange,
+    claim: Claim,
 ) -> None:
     try:
-        report = build_week(engine, settings, week, modules=modules)
+        report = build_week(engine, settings, site, week, modules=modules)
         message = email_message(
             render(report, daily_csv(report)),
             sender=sender_of(settings),
-            recipients=settings.report_recipients,
+            recipients=list(site.report_recipients),
         )
         refused = send_email(message, settings)
     except MailError as exc:
@@ -165,9 +208,10 @@ def _deliver(
     note = "refused by the server: " + ", ".join(f"{r} ({why})" for r, why in refused.items())
     _record_sent(engine, claim, note if refused else None)
     logger.info(
-        "weekly report for %s sent to %d recipients",
+        "weekly report of %s for %s sent to %d recipients",
+        site.id,
         week.start_date,
-        len(settings.report_recipients),
+        len(site.report_recipients),
     )
 
 
@@ -186,15 +230,15 @@ def _record_sent(engine: Engine, claim: Claim, note: str | None) -> None:
 
 
 def _outcome_of_other_sender(
-    engine: Engine, week: DateRange, taken: Taken, recipients: list[str]
+    engine: Engine, site: Site, week: DateRange, taken: Taken, recipients: list[str]
 ) -> Outcome:
     """Another request or worker holds the week: wait for its result and answer with it."""
     deadline = time.monotonic() + WAIT_FOR_OTHER_SENDER_S
     while taken.status == "sending" and time.monotonic() < deadline:
         time.sleep(POLL_S)
-        taken = week_status(engine, week.start_date) or taken
+        taken = week_status(engine, week.site_num, week.start_date) or taken
     if taken.status == "sent":
-        return Outcome("already_sent", week, recipients)
+        return Outcome(site.id, "already_sent", week, recipients)
     if taken.status == "backoff":
         raise ReportNotSent(f"the report was not sent: {taken.error}; it will be retried")
     raise ReportBusy("the report for this week is being sent right now; ask again shortly")

@@ -10,10 +10,18 @@ from sqlalchemy import Connection, RowMapping, select
 
 from plugin_analytics.config import Settings
 from plugin_analytics.db.models import DEFAULT_SITE, DEFAULT_SITE_NUM, site_table
+from plugin_analytics.errors import APIError
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 SLUG_PATTERN = SLUG.pattern
 FALLBACK_TIMEZONE = "UTC"
+
+
+class SiteNotFound(APIError):
+    status_code = 404
+
+    def __init__(self, site_id: str) -> None:
+        super().__init__(f"there is no site {site_id!r}")
 
 
 @dataclass(frozen=True)
@@ -67,4 +75,6 @@ def all_sites(connection: Connection, settings: Settings) -> list[Site]:
     return [site_from_row(row, settings) for row in rows.mappings()]
 
 
-__all__ = ["DEFAULT_SITE", "DEFAULT_SITE_NUM", "SLUG", "Site", "all_sites", "find_site"]
+__all__ = [
+    "DEFAULT_SITE", "DEFAULT_SITE_NUM", "SLUG", "Site", "SiteNotFound", "all_sites", "find_site",
+]  # fmt: skip

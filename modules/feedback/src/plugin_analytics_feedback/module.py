@@ -76,7 +76,8 @@ def feedback_summary(session: SessionDep, span: RangeDep) -> FeedbackSummary:
     ratings = ratings_in(connection, span)
     total = _tally(ratings)
     per_model = sorted(
-        by_model(connection, ratings).items(), key=lambda item: (-item[1].ratings, item[0] or "")
+        by_model(connection, span.site_num, ratings).items(),
+        key=lambda item: (-item[1].ratings, item[0] or ""),
     )
     return FeedbackSummary(
         **range_echo(span),
@@ -108,7 +109,7 @@ def worst_answers(
     connection = snapshot(session)
     worst = [
         answer
-        for answer in rated_answers(connection, ratings_in(connection, span))
+        for answer in rated_answers(connection, span.site_num, ratings_in(connection, span))
         if answer.tally.down
     ]
     return WorstAnswers(
@@ -163,7 +164,9 @@ class FeedbackModule(Module):
             f"{total.ratings:,} {'answer was' if total.ratings == 1 else 'answers were'} rated "
             f"this week: {total.satisfaction or 0:.0%} thumbs up{compared}."
         )
-        worst = [a for a in rated_answers(connection, ratings) if a.tally.down][:REPORT_WORST]
+        worst = [a for a in rated_answers(connection, week.site_num, ratings) if a.tally.down][
+            :REPORT_WORST
+        ]
         rows = [
             (
                 shorten(answer.text, ANSWER_CHARS) if answer.text else "(answer not stored)",

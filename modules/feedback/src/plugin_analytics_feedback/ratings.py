@@ -72,6 +72,7 @@ def ratings_in(connection: Connection, span: DateRange) -> list[Rating]:
     query = (
         select(event.c.user_id, event.c.properties)
         .where(
+            event.c.site_num == span.site_num,
             event.c.event_type == literal_column("'feedback'"),
             event.c.occurred_at >= from_epoch_us(span.start_us),
             event.c.occurred_at < from_epoch_us(span.end_us),
@@ -98,13 +99,15 @@ class Answer:
     session_id: str
 
 
-def answers(connection: Connection, message_ids: Iterable[str]) -> dict[str, Answer]:
-    """The assistant messages with these event_ids (a rated id that is not one is absent)."""
+def answers(connection: Connection, site_num: int, message_ids: Iterable[str]) -> dict[str, Answer]:
+    """The site's assistant messages with these event_ids (a rated id that is not one is
+    absent)."""
     event = event_table
     wanted = sorted(set(message_ids))
     found: dict[str, Answer] = {}
     for chunk in chunked(wanted, LOOKUP_CHUNK):
         query = select(event.c.event_id, event.c.message, event.c.model, event.c.session_id).where(
+            event.c.site_num == site_num,
             event.c.event_id.in_(chunk),
             event.c.event_type == "message",
             event.c.role == "assistant",
@@ -124,10 +127,12 @@ class RatedAnswer:
     message_ids: list[str] = field(default_factory=list)
 
 
-def rated_answers(connection: Connection, ratings: list[Rating]) -> list[RatedAnswer]:
-    """Ratings grouped by the answer they rate, worst first: most thumbs down, then the
-    lowest satisfaction, then the text."""
-    texts = answers(connection, (rating.message_id for rating in ratings))
+def rated_answers(
+    connection: Connection, site_num: int, ratings: list[Rating]
+) -> list[RatedAnswer]:
+    """The site's ratings grouped by the answer they rate, worst first: most thumbs down, then
+    the lowest satisfaction, then the text."""
+    texts = answers(connection, site_num, (rating.message_id for rating in ratings))
     grouped: dict[tuple[str, str], RatedAnswer] = {}
     for rating in ratings:
         answer = texts.get(rating.message_id)
@@ -146,9 +151,11 @@ def _worst_first(answer: RatedAnswer) -> tuple[Any, ...]:
     return (-answer.tally.down, answer.tally.satisfaction or 0.0, answer.text or "")
 
 
-def by_model(connection: Connection, ratings: list[Rating]) -> dict[str | None, Tally]:
-    """Ratings per model that wrote the rated answer (None: unknown)."""
-    texts = answers(connection, (rating.message_id for rating in ratings))
+def by_model(
+    connection: Connection, site_num: int, ratings: list[Rating]
+) -> dict[str | None, Tally]:
+    """The site's ratings per model that wrote the rated answer (None: unknown)."""
+    texts = answers(connection, site_num, (rating.message_id for rating in ratings))
     tallies: dict[str | None, Tally] = {}
     for rating in ratings:
         answer = texts.get(rating.message_id)
