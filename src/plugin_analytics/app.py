@@ -34,6 +34,7 @@ from plugin_analytics.reports.router import router as reports_router
 from plugin_analytics.reports.schedule import ReportSchedule
 from plugin_analytics.reports.service import sender_of
 from plugin_analytics.services import Services
+from plugin_analytics.sites.router import router as sites_router
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         history_router,
         reports_router,
         privacy_router,
+        sites_router,
         health_router,
     )
     for router in routers:

@@ -34,6 +34,7 @@ from plugin_analytics.modules.registry import load_modules
 from plugin_analytics.privacy.retention import apply_retention, retention_cut
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import build_week, report_week, send_weekly_report
+from plugin_analytics.sites.cli import sites_app
 from plugin_analytics.sites.registry import DEFAULT_SITE, Site, find_site
 
 app = typer.Typer(help="Operate a plugin-analytics server.", no_args_is_help=True)
@@ -338,6 +339,7 @@ keys_app = typer.Typer(
     help="Write keys (ingestion) and admin keys (reading).", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+app.add_typer(sites_app, name="sites")
 
 
 class KeyKind(StrEnum):
