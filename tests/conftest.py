@@ -69,7 +69,12 @@ def _empty_postgres(url: str) -> str:
             "TRUNCATE event, rollup, rollup_delta, user_key, session_key, report, report_attempt, "
             "api_key, audit_log, user_profile RESTART IDENTITY"
         )
+        # Only `default`, as the migration made it.
         conn.execute("DELETE FROM site WHERE id <> 'default'")
+        conn.execute(
+            "UPDATE site SET name = NULL, timezone = NULL, domains = '[]', "
+            "report_recipients = NULL, report_schedule = NULL, retention_days = NULL"
+        )
     return url
 
 

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from plugin_analytics.derived.rollups import backfill
-
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -56,8 +54,9 @@ def upgrade() -> None:
         sqlite_where=CTA_CLICKS,
         postgresql_where=CTA_CLICKS,
     )
-    # Events stored before this release are counted in, with the code of this release.
-    backfill(op.get_bind())
+    # Events stored before rollups existed are counted in by the latest migration that changes
+    # the rollups' shape (now 0008, sites), with the rollup code of the release it belongs to:
+    # the code of this revision is gone.
 
 
 def downgrade() -> None:

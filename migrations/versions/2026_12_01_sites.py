@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from plugin_analytics.derived.rollups import backfill, compact_all
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -183,10 +185,23 @@ def upgrade() -> None:
     )
     op.add_column("api_key", sa.Column("site_num", sa.Integer(), nullable=True))
     op.execute("UPDATE api_key SET site_num = 1 WHERE kind = 'write'")
+    _backfill_rollups()
+
+
+def _backfill_rollups() -> None:
+    """A database made before rollups existed (migration 0002) has events but no rollups:
+    count them in with this release's rollup code, which fits this revision's tables. A later
+    migration that changes the rollups' shape takes this over."""
+    bind = op.get_bind()
+    has_rollups = bind.exec_driver_sql("SELECT 1 FROM rollup LIMIT 1").first()
+    has_events = bind.exec_driver_sql("SELECT 1 FROM event LIMIT 1").first()
+    if has_events and not has_rollups:
+        backfill(bind)
 
 
 def downgrade() -> None:
     """Back to one site: only `default`'s data can be kept (other sites' ids may clash)."""
+    compact_all(op.get_bind())  # no delta left for earlier downgrades to fold
     for table in ("event", "rollup", "rollup_delta", "user_key", "session_key", "user_profile"):
         op.execute(f"DELETE FROM {table} WHERE site_num <> 1")
     for table in ("report", "report_attempt"):

@@ -131,3 +131,13 @@ def test_deleting_waits_for_events_being_stored(engine: Engine, settings: Settin
     assert site_rows(engine, num)["event"] == []
     with engine.connect() as connection:
         assert connection.execute(select(site_table).where(site_table.c.num == num)).all() == []
+
+
+def test_a_deleted_sites_number_is_never_given_again(engine: Engine, settings: Settings) -> None:
+    """A worker may still hold a deleted site's write key for a few seconds: its events must
+    not land in a site made since."""
+    first = make_site(engine, settings, "first")
+    last = make_site(engine, settings, "last")
+    assert DEFAULT_SITE_NUM < first < last
+    service.delete_site(engine, "last")
+    assert make_site(engine, settings, "again") > last

@@ -3,7 +3,7 @@ site erases everything collected for it."""
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, delete, select, update
 
 from plugin_analytics.config import Settings
 from plugin_analytics.db.models import (
@@ -21,6 +21,7 @@ from plugin_analytics.db.models import (
     user_profile_table,
 )
 from plugin_analytics.db.session import write_transaction
+from plugin_analytics.db.upsert import insert_or_skip
 from plugin_analytics.derived.numbering import hold_ingestion
 from plugin_analytics.derived.rollup_sql import RollupSql
 from plugin_analytics.errors import APIError, NotFound
@@ -65,16 +66,17 @@ class DefaultSiteKept(APIError):
 
 
 def create_site(engine: Engine, new: SiteCreate, settings: Settings) -> Site:
-    """Make a site; SiteExists when its id is taken."""
+    """Make a site; SiteExists when its id is taken. The database numbers it, never with the
+    number of a site deleted before (a PostgreSQL sequence, SQLite's AUTOINCREMENT)."""
     with write_transaction(engine) as connection:
-        _lock_sites(connection)
-        taken = select(site_table.c.num).where(site_table.c.id == new.id)
-        if connection.execute(taken).first() is not None:
+        made = connection.execute(
+            insert_or_skip(connection, site_table)
+            .values(created_at=datetime.now(UTC), **new.model_dump())
+            .on_conflict_do_nothing()
+            .returning(site_table.c.num)
+        ).first()
+        if made is None:
             raise SiteExists(new.id)
-        num = _next_num(connection)
-        connection.execute(
-            insert(site_table).values(num=num, created_at=datetime.now(UTC), **new.model_dump())
-        )
         record(connection, "site_created", 1, {"site": new.id})
         return _found(connection, new.id, settings)
 
@@ -126,24 +128,3 @@ def _found(connection: Connection, site_id: str, settings: Settings) -> Site:
     if site is None:
         raise SiteNotFound(site_id)
     return site
-
-
-def _lock_sites(connection: Connection) -> None:
-    """Make other transactions creating a site wait for this one (SQLite: the write lock
-    does already), so that two never take the same number."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("LOCK TABLE site IN SHARE ROW EXCLUSIVE MODE"))
-
-
-def _next_num(connection: Connection) -> int:
-    """The number after the highest. Given explicitly because on PostgreSQL the migration
-    inserted `default` as 1 without moving site.num's sequence past it, whose next value is 1;
-    the sequence is moved along so that it stays usable."""
-    num = int(
-        connection.execute(select(func.coalesce(func.max(site_table.c.num), 0) + 1)).scalar_one()
-    )
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            text("SELECT setval(pg_get_serial_sequence('site', 'num'), :num)"), {"num": num}
-        )
-    return num
