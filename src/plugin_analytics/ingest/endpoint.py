@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from plugin_analytics.access.ring import KeySet, header_write_key
+from plugin_analytics.access.ring import KeySet, WriteAccess, header_write_key
 from plugin_analytics.config import Settings
 from plugin_analytics.errors import APIError, Loc
 from plugin_analytics.ingest.body import InvalidBody, read_limited
@@ -32,7 +32,7 @@ REDACT_ON_LOOP_CHARS = 512  # beyond this, masking could hold the event loop for
 # How the endpoint refuses a request on any ingestion route, whatever its format (OpenAPI).
 ENDPOINT_REFUSALS = {
     401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
-    403: "An admin key: ingestion takes a write key",
+    403: "An admin or viewer key: ingestion takes a write key",
     429: "Over INGEST_RATE_LIMIT; nothing was stored",
     503: "Storage unavailable or overloaded; nothing was stored",
 }
@@ -129,9 +129,10 @@ class IngestEndpoint(Generic[Body]):
         return dialect.success(result, events)
 
     @staticmethod
-    def _admit(services: Services, scope: Scope, key_digest: str | None) -> None:
+    def _admit(services: Services, scope: Scope, access: WriteAccess | None) -> None:
         if services.rate_limit is not None:
             client = scope.get("client")
+            key_digest = access.digest if access else None
             services.rate_limit.hit(key_digest, client[0] if client else "unknown")
 
 
