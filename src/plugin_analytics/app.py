@@ -11,6 +11,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from plugin_analytics import __version__
 from plugin_analytics.access.ratelimit import RateLimit
 from plugin_analytics.access.ring import KeyRing
+from plugin_analytics.access.router import router as keys_router
 from plugin_analytics.ai.router import router as ai_router
 from plugin_analytics.analytics.router import router as analytics_router
 from plugin_analytics.config import Settings, get_settings
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reports_router,
         privacy_router,
         sites_router,
+        keys_router,
         health_router,
     )
     for router in routers:

@@ -2,8 +2,6 @@
 
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -12,22 +10,17 @@ from typing import Annotated
 import typer
 import uvicorn
 from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from dotenv import dotenv_values, set_key
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from plugin_analytics import demo as demo_data
-from plugin_analytics.access.keys import create_key, list_keys, revoke_key
-from plugin_analytics.config import Settings, SettingsError, get_settings
-from plugin_analytics.db.engine import build_engine
-from plugin_analytics.db.session import write_transaction
+from plugin_analytics.access.cli import keys_app
+from plugin_analytics.cli_support import alembic_config as alembic_config  # tests import it here
+from plugin_analytics.cli_support import console, database, settings_or_exit
+from plugin_analytics.config import get_settings
 from plugin_analytics.errors import APIError
 from plugin_analytics.exports import stream as exports
 from plugin_analytics.modules.registry import load_modules
@@ -38,25 +31,6 @@ from plugin_analytics.sites.cli import sites_app
 from plugin_analytics.sites.registry import DEFAULT_SITE, Site, find_site
 
 app = typer.Typer(help="Operate a plugin-analytics server.", no_args_is_help=True)
-console = Console()
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _settings_or_exit() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-
-
-def alembic_config(database_url: str | None = None) -> Config:
-    """Alembic's configuration for this project, optionally aimed at `database_url`."""
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    if database_url:
-        config.set_main_option("sqlalchemy.url", database_url)
-    return config
 
 
 @app.command()
@@ -78,7 +52,7 @@ def init(
 @app.command()
 def migrate(revision: str = "head") -> None:
     """Apply database migrations (alembic upgrade) to DATABASE_URL."""
-    _settings_or_exit()
+    settings_or_exit()
     command.upgrade(alembic_config(), revision)
 
 
@@ -89,7 +63,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Serve the API with uvicorn."""
-    settings = _settings_or_exit()
+    settings = settings_or_exit()
     host, port = host or settings.host, port or settings.port
     console.print(f"Serving on http://{host}:{port}  (interactive docs: http://{host}:{port}/docs)")
     if settings.admin_api_key is None:
@@ -117,7 +91,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="The same seed gives the same conversations.")] = 0,
 ) -> None:
     """Fill DATABASE_URL (migrated) with realistic demo conversations, stored as ingestion does."""
-    with _database() as engine:
+    with database() as engine:
         plan = demo_data.make_plan(events=events, days=days, users=users, seed=seed)
         console.print(
             f"Storing {plan.events:,} events ({plan.sessions:,} sessions, about "
@@ -152,43 +126,6 @@ def _load_with_progress(engine: Engine, plan: demo_data.DemoPlan) -> demo_data.L
         return demo_data.load(engine, demo_data.generate(plan), on_chunk=advance)
 
 
-@contextmanager
-def _database() -> Iterator[Engine]:
-    """An engine on the configured, migrated database, for one command."""
-    settings = _settings_or_exit()
-    engine = build_engine(settings.sqlalchemy_url)
-    try:
-        _require_migrated(engine)
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def _require_migrated(engine: Engine) -> None:
-    """Exit with a clear message unless the database's schema is at the latest migration."""
-    latest = ", ".join(ScriptDirectory.from_config(alembic_config()).get_heads())
-    where = engine.url.render_as_string(hide_password=True)
-    try:
-        current = ", ".join(_current_revisions(engine)) or "no revision"
-    except SQLAlchemyError as exc:
-        console.print(f"[red]Cannot reach the database at {where}: {exc}[/red]")
-        raise typer.Exit(2) from None
-    if current != latest:
-        console.print(
-            f"[red]The database at {where} is not migrated (it is at {current}; the latest is "
-            f"{latest}). Run `plugin-analytics migrate` first.[/red]"
-        )
-        raise typer.Exit(2)
-
-
-def _current_revisions(engine: Engine) -> list[str]:
-    sqlite_file = engine.url.database if engine.dialect.name == "sqlite" else None
-    if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).exists():
-        return []  # connecting would create an empty file
-    with engine.connect() as connection:
-        return sorted(MigrationContext.configure(connection).get_current_heads())
-
-
 SiteOption = Annotated[str, typer.Option(help="The site (its id).")]
 
 
@@ -214,7 +151,7 @@ def export(
     ] = True,
 ) -> None:
     """Export a site's events from DATABASE_URL to a file, as GET /analytics/export does."""
-    with _database() as engine:
+    with database() as engine:
         try:
             where = exports.export_filter(
                 _site(engine, site),
@@ -299,7 +236,7 @@ def report_send(
 ) -> None:
     """Email a site's last complete week's report now (once a week, as POST /reports/weekly)."""
     try:
-        with _database() as engine:
+        with database() as engine:
             outcome = send_weekly_report(
                 engine,
                 get_settings(),
@@ -324,7 +261,7 @@ def report_preview(
     site: SiteOption = DEFAULT_SITE,
 ) -> None:
     """Write a site's next report's HTML to a file, to open in a browser. Sends nothing."""
-    with _database() as engine:
+    with database() as engine:
         found = _site(engine, site)
         report = build_week(
             engine, get_settings(), found, report_week(found), modules=load_modules()
@@ -335,62 +272,8 @@ def report_preview(
     )
 
 
-keys_app = typer.Typer(
-    help="Write keys (ingestion) and admin keys (reading).", no_args_is_help=True
-)
 app.add_typer(keys_app, name="keys")
 app.add_typer(sites_app, name="sites")
-
-
-class KeyKind(StrEnum):
-    write = "write"
-    admin = "admin"
-
-
-@keys_app.command("create")
-def keys_create(
-    kind: Annotated[KeyKind, typer.Option(help="write: send events; admin: read everything.")],
-    name: Annotated[str, typer.Option(help="A label, e.g. the site it is for.")] = "",
-) -> None:
-    """Make a key and print it once; only its digest is stored."""
-    with _database() as engine, write_transaction(engine) as connection:
-        new = create_key(connection, kind.value, name.strip()[:100])
-    console.print(f"Created {new.kind} key {new.id}. It is shown only this once:")
-    console.print(new.key, markup=False, highlight=False, soft_wrap=True)
-    if new.kind == "write":
-        console.print(
-            "From now on ingestion requires a write key (workers pick this up within 5 s)."
-        )
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    key: Annotated[str, typer.Argument(help="The key's id (see `keys list`) or the key itself.")],
-) -> None:
-    """Revoke a key: every worker refuses it within 5 seconds."""
-    with _database() as engine, write_transaction(engine) as connection:
-        revoked = revoke_key(connection, key.strip())
-    if revoked is None:
-        console.print("[red]No such key.[/red]")
-        raise typer.Exit(1)
-    console.print(f"Revoked {revoked['kind']} key {revoked['id']} ({revoked['prefix']}…).")
-
-
-@keys_app.command("list")
-def keys_list() -> None:
-    """Every key made with the CLI (not WRITE_KEYS or ADMIN_API_KEY), without the secrets."""
-    with _database() as engine, engine.connect() as connection:
-        keys = list_keys(connection)
-    table = Table("id", "kind", "name")
-    for heading in ("key starts", "created", "revoked"):  # never clipped, however narrow
-        table.add_column(heading, no_wrap=True, min_width=len(heading))
-    for row in keys:
-        revoked = row["revoked_at"]
-        table.add_row(
-            str(row["id"]), row["kind"], row["name"], f"{row['prefix']}…",
-            f"{row['created_at']:%Y-%m-%d %H:%M}", f"{revoked:%Y-%m-%d %H:%M}" if revoked else "",
-        )  # fmt: skip
-    console.print(table)
 
 
 @app.command()
@@ -400,7 +283,7 @@ def retention(
     """Delete events older than RETENTION_DAYS (or a site's own retention days) now; the server
     also does it daily."""
     days = days or get_settings().retention_days
-    with _database() as engine:
+    with database() as engine:
         deleted = apply_retention(engine, days)
     if days is None:
         console.print(f"Deleted {deleted} events (sites with retention days of their own).")

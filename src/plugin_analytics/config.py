@@ -22,10 +22,21 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from plugin_analytics.db.models import DEFAULT_SITE
 from plugin_analytics.reports.cron import cron_trigger
 
 ORIGIN_PATTERN = re.compile(r"^https?://[^/\s?#]+$")
 RATE_LIMIT_PATTERN = re.compile(r"^\s*([1-9]\d*)\s*/\s*(second|minute|hour|day)\s*$")
+
+# A WRITE_KEYS entry is `KEY`, a key of the site `default`, or `SITE:KEY`, a key of the site
+# SITE. An entry is split at its first colon, and only then, so a key may hold colons after it
+# (`default:a:b` is the key `a:b` of `default`): the part before must be a site id (the slug of
+# sites.registry.SLUG) and the part after a key. A key made by `keys create` never holds a colon,
+# and a key with one could not be sent as HTTP Basic's user name anyway; so an entry with a colon
+# that is not SITE:KEY is refused at startup rather than guessed at. Whether SITE exists is only
+# known from the database: the key ring checks it at each reload (an unknown site's entry is
+# logged and ignored, never a crash).
+SITE_KEY = re.compile(r"(?P<site>[a-z0-9][a-z0-9-]{0,62}):(?P<key>.+)")
 
 CommaList = Annotated[list[str], NoDecode]
 MIN_ADMIN_KEY_LENGTH = 16
@@ -215,10 +226,16 @@ class Settings(BaseSettings):
     @field_validator("write_keys")
     @classmethod
     def usable_write_keys(cls, value: list[str]) -> list[str]:
-        for key in value:
-            if not key.isascii() or not key.isprintable() or " " in key:
+        for entry in value:
+            if not entry.isascii() or not entry.isprintable() or " " in entry:
                 raise ValueError(
                     "each key must be printable ASCII without spaces (it travels in a header)"
+                )
+            if ":" in entry and not SITE_KEY.fullmatch(entry):
+                raise ValueError(
+                    "an entry with a colon is SITE:KEY, SITE a site id (lowercase letters, "
+                    "digits and hyphens) and KEY not empty; write a key holding a colon as "
+                    "default:KEY"
                 )
         return value
 
@@ -260,6 +277,11 @@ class Settings(BaseSettings):
         return self.ai_backend == "openai"
 
     @property
+    def site_write_keys(self) -> list[tuple[str, str]]:
+        """WRITE_KEYS as (site id, key) pairs: `default` for an entry naming no site."""
+        return [split_write_key(entry) for entry in self.write_keys]
+
+    @property
     def email_configured(self) -> bool:
         return bool(self.email_host and self.report_recipients)
 
@@ -270,6 +292,12 @@ class Settings(BaseSettings):
             if self.database_url.startswith(prefix):
                 return "postgresql+psycopg://" + self.database_url.removeprefix(prefix)
         return self.database_url
+
+
+def split_write_key(entry: str) -> tuple[str, str]:
+    """(site id, key) of one WRITE_KEYS entry, `KEY` or `SITE:KEY` (see SITE_KEY)."""
+    match = SITE_KEY.fullmatch(entry)
+    return (match["site"], match["key"]) if match else (DEFAULT_SITE, entry)
 
 
 def mailbox(text: str) -> str:

@@ -1,21 +1,58 @@
-"""Keys made and revoked behind the app's back, and every stored row as text, to search."""
+"""Keys and sites made and revoked behind the app's back, and every stored row as text, to
+search."""
 
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import delete, insert, inspect, select, text, update
 
 from plugin_analytics.access.keys import Kind, NewKey, create_key, revoke_key
 from plugin_analytics.db.engine import build_engine
-from plugin_analytics.db.models import api_key_table, audit_table
+from plugin_analytics.db.models import DEFAULT_SITE_NUM, api_key_table, audit_table, site_table
 
 
-def make_key(database_url: str, kind: Kind, name: str = "test") -> NewKey:
+def make_key(database_url: str, kind: Kind, name: str = "test", site: str | None = None) -> NewKey:
     """A key made as `plugin-analytics keys create` makes it."""
     engine = build_engine(database_url)
     try:
         with engine.begin() as connection:
-            return create_key(connection, kind, name)
+            return create_key(connection, kind, name, site=site)
+    finally:
+        engine.dispose()
+
+
+def make_site(database_url: str, site_id: str, domains: Sequence[str] = ()) -> int:
+    """A site with these domains and defaults for the rest; its number."""
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            values = {"id": site_id, "domains": list(domains), "created_at": datetime.now(UTC)}
+            made = insert(site_table).values(**values).returning(site_table.c.num)
+            return int(connection.execute(made).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def set_domains(database_url: str, site_id: str, domains: Sequence[str]) -> None:
+    """Change a site's domains, as editing it through the sites API would."""
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(site_table).where(site_table.c.id == site_id).values(domains=list(domains))
+            )
+    finally:
+        engine.dispose()
+
+
+def drop_sites(database_url: str) -> None:
+    """Delete every site but `default` (the suite empties PostgreSQL's other tables only)."""
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(delete(site_table).where(site_table.c.num != DEFAULT_SITE_NUM))
     finally:
         engine.dispose()
 

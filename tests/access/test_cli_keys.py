@@ -16,7 +16,10 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from plugin_analytics import cli
+from plugin_analytics.access import cli as keys_cli
 from plugin_analytics.config import Settings
+from plugin_analytics.db.models import DEFAULT_SITE_NUM
+from tests.access.conftest import MakeSite
 from tests.access.helpers import audit_entries, database_dump, key_rows, revoke
 from tests.conftest import OperatorEnv, client_for
 from tests.helpers import event, stored_events
@@ -25,7 +28,7 @@ from tests.servers import ServerProcess
 pytestmark = pytest.mark.anyio
 
 runner = CliRunner()
-KEY = re.compile(r"\bpa_(?:write|admin)_[A-Za-z0-9_-]{20,}")
+KEY = re.compile(r"\bpa_(?:write|viewer|admin)_[A-Za-z0-9_-]{20,}")
 PICK_UP_SECONDS = 6.0  # the key ring reloads every 5 s
 Keys = Callable[..., Result]
 
@@ -36,7 +39,8 @@ def keys(
 ) -> Keys:
     """Run `plugin-analytics keys ...` on the test's database."""
     monkeypatch.chdir(tmp_path)  # away from any developer's .env
-    monkeypatch.setattr(cli, "console", Console(width=80))  # as when output is not a terminal
+    # As when output is not a terminal.
+    monkeypatch.setattr(keys_cli, "console", Console(width=80))
     operator_env(DATABASE_URL=database_url)
     return lambda *args: runner.invoke(cli.app, ["keys", *args])
 
@@ -119,6 +123,75 @@ def test_revoking_twice_changes_nothing(keys: Keys, database_url: str) -> None:
         "key_created",
         "key_revoked",
     ]
+
+
+def test_each_kind_is_made_for_its_site(keys: Keys, database_url: str, sites: MakeSite) -> None:
+    shop = sites("shop")
+    made = {
+        "write": keys("create", "--kind", "write"),
+        "shop write": keys("create", "--kind", "write", "--site", "shop"),
+        "viewer": keys("create", "--kind", "viewer", "--site", "shop"),
+        "admin": keys("create", "--kind", "admin"),
+    }
+    for result in made.values():
+        created_key(result)
+    assert "for the site default" in made["write"].output
+    assert "for the site shop" in made["viewer"].output
+    assert "for every site" in made["admin"].output
+    assert created_key(made["viewer"]).startswith("pa_viewer_")
+    rows = [(row["kind"], row["site_num"]) for row in key_rows(database_url)]
+    assert rows == [("write", DEFAULT_SITE_NUM), ("write", shop), ("viewer", shop), ("admin", None)]
+    assert [entry["detail"]["site"] for entry in audit_entries(database_url)] == [
+        "default",
+        "shop",
+        "shop",
+        None,
+    ]
+
+
+REFUSED = [
+    (["--kind", "viewer"], "--site: a viewer key reads one site: name it"),
+    (["--kind", "admin", "--site", "shop"], "--site: an admin key reads every site"),
+    (["--kind", "admin", "--site", "default"], "--site: an admin key reads every site"),
+    (["--kind", "write", "--site", "nope"], "--site: there is no site 'nope'"),
+    (["--kind", "viewer", "--site", "nope"], "--site: there is no site 'nope'"),
+    (["--kind", "viewer", "--site", "[red]x"], "--site: there is no site '[red]x'"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), REFUSED)
+def test_a_key_that_does_not_fit_its_site_is_refused(
+    keys: Keys, database_url: str, sites: MakeSite, options: list[str], message: str
+) -> None:
+    sites("shop")
+    result = keys("create", *options)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not KEY.search(result.output)
+    assert key_rows(database_url) == []
+    assert audit_entries(database_url) == []
+
+
+def test_an_unknown_kind_is_refused(keys: Keys, database_url: str) -> None:
+    result = keys("create", "--kind", "owner")
+    assert result.exit_code == 2
+    assert key_rows(database_url) == []
+
+
+def test_list_shows_each_keys_site(keys: Keys, database_url: str, sites: MakeSite) -> None:
+    sites("my-shop")
+    created_key(keys("create", "--kind", "write", "--name", "[bold]front[/bold]"))
+    created_key(keys("create", "--kind", "viewer", "--site", "my-shop", "--name", "x" * 40))
+    revoked = created_key(keys("create", "--kind", "admin"))
+    assert keys("revoke", revoked).exit_code == 0
+    listed = keys("list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    for row, site in zip(key_rows(database_url), ["default", "my-shop", "*"], strict=True):
+        [line] = [line for line in lines if row["prefix"] in line]  # each prefix in full
+        assert f" {site} " in line, line
+        assert f"{row['created_at']:%Y-%m-%d}" in line
+    assert "[bold]" in listed.output  # a name is shown as it was given, not as markup
 
 
 UNKNOWN = [

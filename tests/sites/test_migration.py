@@ -4,8 +4,6 @@ number 1, and the next site made gets another number on both databases."""
 import shutil
 from pathlib import Path
 
-import pytest
-
 from plugin_analytics.config import load_settings
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import DEFAULT_SITE

@@ -34,8 +34,8 @@ REDACT_ON_LOOP_CHARS = 512  # beyond this, masking could hold the event loop for
 # How the endpoint refuses a request on any ingestion route, whatever its format (OpenAPI).
 ENDPOINT_REFUSALS = {
     401: "A write key is needed (once any exists), and this one is missing, wrong or revoked",
-    403: "An admin key (ingestion takes a write key), or a write key of another site than the "
-    "one the request names",
+    403: "An admin or viewer key (ingestion takes a write key), or a write key of another "
+    "site than the one the request names",
     429: "Over INGEST_RATE_LIMIT; nothing was stored",
     503: "Storage unavailable or overloaded; nothing was stored",
 }
@@ -117,7 +117,7 @@ class IngestEndpoint(Generic[Body]):
         # A key in the body is only known once the body is read, inflated and parsed: such
         # requests are counted against the rate limit first, by client address alone.
         access = None if key_in_body else keys.check_write(header_key)
-        self._admit(services, scope, access.digest if access else None)
+        self._admit(services, scope, access)
         limit = dialect.max_body_bytes(services.settings)
         raw = await read_limited(scope, receive, limit)
         body = await dialect.read(scope, raw, limit, services.modules.validation_context)
@@ -138,9 +138,10 @@ class IngestEndpoint(Generic[Body]):
         return dialect.success(result, events)
 
     @staticmethod
-    def _admit(services: Services, scope: Scope, key_digest: str | None) -> None:
+    def _admit(services: Services, scope: Scope, access: WriteAccess | None) -> None:
         if services.rate_limit is not None:
             client = scope.get("client")
+            key_digest = access.digest if access else None
             services.rate_limit.hit(key_digest, client[0] if client else "unknown")
 
 
@@ -242,28 +243,44 @@ CORS_MAX_AGE_S = 86_400
 
 def ingest_route(path: str, dialect: Dialect[Any], cors_origins: list[str]) -> Route:
     """A route to `dialect`'s endpoint at `path`, answering CORS for `cors_origins` (`*`: any
-    origin). Only ingestion routes do: read and admin routes never send CORS headers."""
+    origin) and for every site's domains, as the key ring holds them now. Only ingestion routes
+    do: read and admin routes never send CORS headers."""
     endpoint = IngestEndpoint(dialect)
-    cors = CORSMiddleware(
+    cors = _cors(endpoint, origins=cors_origins)
+    # Only ever handed a request whose Origin is one of the sites' (CorsWhenOrigin checks), so
+    # it may take any: Starlette's CORSMiddleware holds a fixed list, and the sites' domains
+    # change while the server runs. A regex match still echoes the origin, never `*`.
+    site_cors = _cors(endpoint, origin_regex=".*")
+    return Route(path, CorsWhenOrigin(endpoint, cors, site_cors), methods=["POST", "OPTIONS"])
+
+
+def _cors(
+    endpoint: ASGIApp, origins: Sequence[str] = (), origin_regex: str | None = None
+) -> CORSMiddleware:
+    return CORSMiddleware(
         endpoint,
-        allow_origins=cors_origins,
+        allow_origins=origins,
+        allow_origin_regex=origin_regex,
         allow_methods=["POST"],
         allow_headers=CORS_HEADERS,
         max_age=CORS_MAX_AGE_S,
     )
-    return Route(path, CorsWhenOrigin(endpoint, cors), methods=["POST", "OPTIONS"])
 
 
 class CorsWhenOrigin:
     """Only a request with an Origin header goes through CORS. Any other (an SDK, a server,
     curl) is not a CORS request, and CORSMiddleware would only pass it on after parsing every
-    header: on the hot path, it skips that."""
+    header: on the hot path, it skips that. An Origin of a site's domains goes to `site_cors`,
+    any other to `cors` (CORS_ORIGINS)."""
 
-    def __init__(self, endpoint: ASGIApp, cors: ASGIApp) -> None:
-        self._endpoint, self._cors = endpoint, cors
+    def __init__(self, endpoint: ASGIApp, cors: ASGIApp, site_cors: ASGIApp) -> None:
+        self._endpoint, self._cors, self._site_cors = endpoint, cors, site_cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if any(name == b"origin" for name, _ in scope["headers"]):
-            await self._cors(scope, receive, send)
-        else:
+        origin = next((value for name, value in scope["headers"] if name == b"origin"), None)
+        if origin is None:
             await self._endpoint(scope, receive, send)
+        elif origin.decode("latin-1") in services_of(scope["app"]).keys.origins:
+            await self._site_cors(scope, receive, send)
+        else:
+            await self._cors(scope, receive, send)

@@ -11,10 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-# The module, not its names: cli.py imports this module while it is being loaded, so its
-# helpers (_database) are looked up when a command runs. The cycle wants cli.py imported
-# first, as the `plugin-analytics` entry point does.
-from plugin_analytics import cli as operator_cli
+from plugin_analytics.cli_support import database
 from plugin_analytics.config import get_settings
 from plugin_analytics.errors import APIError
 from plugin_analytics.sites import service
@@ -102,7 +99,7 @@ def sites_create(
     """Make a site. Its id names it in URLs and here, and cannot change."""
     fields = _given(name, timezone, domain, recipients, schedule, retention_days)
     new = _validated(SiteCreate, {"id": site_id, **fields})
-    with _refusals(), operator_cli._database() as engine:
+    with _refusals(), database() as engine:
         site = service.create_site(engine, new, get_settings())
     console.print(f"Created the site {site.id} ({escape(site.name)}).", highlight=False)
 
@@ -110,7 +107,7 @@ def sites_create(
 @sites_app.command("list")
 def sites_list() -> None:
     """Every site, `default` first, with its settings in force."""
-    with operator_cli._database() as engine, engine.connect() as connection:
+    with database() as engine, engine.connect() as connection:
         settings = get_settings()
         sites = all_sites(connection, settings)
     table = Table()
@@ -157,7 +154,7 @@ def sites_update(
     if not fields:
         _usage_error("nothing to change: give the options to change (see --help)")
     changes = _validated(SiteUpdate, fields)
-    with _refusals(), operator_cli._database() as engine:
+    with _refusals(), database() as engine:
         site = service.update_site(engine, site_id, changes, get_settings())
     console.print(f"Updated the site {site.id}: {', '.join(sorted(fields))}.", highlight=False)
 
@@ -176,7 +173,7 @@ def sites_delete(
             f"deleting the site {site_id!r} deletes everything collected for it, for good; "
             "run again with --yes to do it"
         )
-    with _refusals(), operator_cli._database() as engine:
+    with _refusals(), database() as engine:
         deleted = service.delete_site(engine, site_id)
     rows = ", ".join(f"{table} {count:,}" for table, count in deleted.items())
     console.print(f"Deleted the site {site_id} and its rows: {rows}.", highlight=False)
