@@ -14,18 +14,9 @@ from sqlmodel import Session
 from starlette.convertors import PathConvertor, register_url_convertor
 
 from plugin_analytics.access.ring import KeyRing
-from plugin_analytics.analytics.ranges import DateRange, date_range
 from plugin_analytics.config import Settings
-from plugin_analytics.errors import refusals
 from plugin_analytics.ingest.writer import EventWriter
 from plugin_analytics.services import Services, services_of
-from plugin_analytics.sites.registry import (
-    DEFAULT_SITE,
-    SLUG_PATTERN,
-    Site,
-    SiteNotFound,
-    find_site,
-)
 
 
 def get_services(request: Request) -> Services:
@@ -66,29 +57,6 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-
-SiteQuery = Annotated[
-    str | None,
-    Query(
-        max_length=63,
-        pattern=f"^{SLUG_PATTERN}$",
-        description="The site (its id). Default: `default`.",
-    ),
-]
-
-
-def current_site(engine: EngineDep, settings: SettingsDep, site: SiteQuery = None) -> Site:
-    """The site a read or admin request is about: 404 for one that does not exist."""
-    site_id = site or DEFAULT_SITE
-    with engine.connect() as connection:
-        found = find_site(connection, site_id, settings)
-    if found is None:
-        raise SiteNotFound(site_id)
-    return found
-
-
-SiteDep = Annotated[Site, Depends(current_site)]
-SITE_REFUSALS = refusals({404: "No such site"})
 
 
 class IdConvertor(PathConvertor):
@@ -138,23 +106,3 @@ TimeZone = Annotated[
     str | None,
     Query(description="IANA time zone of the days, e.g. Asia/Kolkata. Default: the site's."),
 ]
-
-
-async def valid_range(
-    site: SiteDep, start_date: StartDate = None, end_date: EndDate = None, tz: TimeZone = None
-) -> DateRange:
-    """The report's days: 400 for an unknown zone, an inverted or a longer than 3-year range."""
-    return date_range(start_date, end_date, tz or site.timezone, site.num)
-
-
-RangeDep = Annotated[DateRange, Depends(valid_range)]
-RANGE_REFUSALS = refusals(
-    {
-        400: "Unknown time zone, or dates out of order, out of range or more than 3 years apart",
-        404: "No such site",
-    }
-)
-
-
-def range_echo(span: DateRange) -> dict[str, object]:
-    return {"start_date": span.start_date, "end_date": span.end_date, "tz": span.tz.key}

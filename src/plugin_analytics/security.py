@@ -54,6 +54,7 @@ def require_reader(ring: KeysDep, credentials: Credentials) -> Reader:
 
 AdminDep = Depends(require_admin)
 ReaderDep = Annotated[Reader, Depends(require_reader)]
+ReaderGuard = Depends(require_reader)  # for a router whose every route an admin or viewer reads
 
 _HEADERS_401 = {"WWW-Authenticate": {"schema": {"type": "string"}}}
 # What every admin route may answer besides its own responses.

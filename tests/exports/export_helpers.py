@@ -16,7 +16,7 @@ CSV_HEADER = ["event_id", "user_id", "session_id", "event_type", "timestamp", "m
 NDJSON_FIELDS = [
     "event_id", "user_id", "session_id", "event_type", "role", "message", "cta_id",
     "properties", "timestamp", "received_at",
-    "model", "input_tokens", "output_tokens", "latency_ms",
+    "model", "input_tokens", "output_tokens", "latency_ms", "site",
 ]  # fmt: skip
 METRICS = [
     "total_messages", "unique_users", "cta_clicks", "sessions", "user_messages",

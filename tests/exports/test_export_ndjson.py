@@ -91,6 +91,7 @@ async def test_ndjson_has_every_field(client: httpx.AsyncClient) -> None:
             "properties": PROPERTIES,
             "timestamp": "2026-03-01T10:00:00Z",
             **NO_USAGE,
+            "site": "default",
         },
         {
             "event_id": "r",
@@ -106,6 +107,7 @@ async def test_ndjson_has_every_field(client: httpx.AsyncClient) -> None:
             "input_tokens": 812,
             "output_tokens": 41,
             "latency_ms": 930.5,
+            "site": "default",
         },
         {
             "event_id": "click",
@@ -118,6 +120,7 @@ async def test_ndjson_has_every_field(client: httpx.AsyncClient) -> None:
             "properties": None,
             "timestamp": "2026-03-01T10:00:01Z",
             **NO_USAGE,
+            "site": "default",
         },
     ]
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from tests.conftest import ADMIN
-from tests.helpers import stored_events
+from tests.helpers import of_default, stored_events
 from tests.ingest.sdk_helpers import stored_row
 
 BASES = ["/batch", "/capture", "/e", "/i/v0/e", "/track"]
@@ -134,7 +134,7 @@ async def exported(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     """Every event as GET /analytics/export?format=ndjson gives it, oldest first."""
     response = await client.get("/analytics/export", params={"format": "ndjson"}, headers=ADMIN)
     assert response.status_code == 200, response.text
-    return [json.loads(line) for line in response.text.splitlines()]
+    return of_default([json.loads(line) for line in response.text.splitlines()])
 
 
 def stored_times(database_url: str) -> list[tuple[datetime, datetime]]:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ADMIN
-from tests.helpers import NO_USAGE
+from tests.helpers import NO_USAGE, of_default
 from tests.ingest.sdk_helpers import stored_row
 
 KB = 1024
@@ -106,7 +106,7 @@ async def export_rows(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     """Every stored event with every field, oldest first, from the NDJSON export."""
     response = await client.get("/analytics/export", params={"format": "ndjson"}, headers=ADMIN)
     assert response.status_code == 200, response.text
-    return [json.loads(line) for line in response.text.splitlines()]
+    return of_default([json.loads(line) for line in response.text.splitlines()])
 
 
 def without_received(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,16 +7,11 @@ from plugin_analytics.ai.insights import gather, write
 from plugin_analytics.ai.schemas import AiUsage, Count, Insights, ModelReport, Price
 from plugin_analytics.ai.usage import cost, model_usage, price_of
 from plugin_analytics.db.session import snapshot
-from plugin_analytics.dependencies import (
-    RANGE_REFUSALS,
-    RangeDep,
-    SessionDep,
-    SettingsDep,
-    range_echo,
-)
-from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
+from plugin_analytics.dependencies import SessionDep, SettingsDep
+from plugin_analytics.reading import RANGE_REFUSALS, RangeDep, range_echo
+from plugin_analytics.security import READER_REFUSALS, ReaderGuard
 
-router = APIRouter(tags=["ai"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+router = APIRouter(tags=["ai"], dependencies=[ReaderGuard], responses=READER_REFUSALS)
 
 
 @router.get("/analytics/ai", response_model=AiUsage, responses=RANGE_REFUSALS)

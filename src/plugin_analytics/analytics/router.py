@@ -14,11 +14,12 @@ from plugin_analytics.analytics.schemas import (
     TimeseriesBucket,
 )
 from plugin_analytics.db.session import snapshot
-from plugin_analytics.dependencies import RANGE_REFUSALS, RangeDep, SessionDep, range_echo
+from plugin_analytics.dependencies import SessionDep
 from plugin_analytics.modules.registry import ModulesDep
-from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
+from plugin_analytics.reading import RANGE_REFUSALS, RangeDep, range_echo
+from plugin_analytics.security import READER_REFUSALS, ReaderGuard
 
-router = APIRouter(tags=["analytics"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+router = APIRouter(tags=["analytics"], dependencies=[ReaderGuard], responses=READER_REFUSALS)
 
 
 @router.get("/analytics/summary", response_model=Summary, responses=RANGE_REFUSALS)

@@ -9,22 +9,14 @@ from fastapi.responses import StreamingResponse
 
 from plugin_analytics.analytics.ranges import Interval
 from plugin_analytics.db.session import snapshot
-from plugin_analytics.dependencies import (
-    RANGE_REFUSALS,
-    EndDate,
-    EngineDep,
-    RangeDep,
-    SessionDep,
-    SiteDep,
-    StartDate,
-    TimeZone,
-)
+from plugin_analytics.dependencies import EndDate, EngineDep, SessionDep, StartDate, TimeZone
 from plugin_analytics.exports.formats import MEDIA_TYPES, Format, accepts_gzip, file_name
 from plugin_analytics.exports.stream import ExportSpec, export_chunks, export_filter
 from plugin_analytics.exports.summary import summary_csv, summary_file_name
-from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
+from plugin_analytics.reading import RANGE_REFUSALS, RangeDep, SiteDep
+from plugin_analytics.security import READER_REFUSALS, ReaderGuard
 
-router = APIRouter(tags=["exports"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+router = APIRouter(tags=["exports"], dependencies=[ReaderGuard], responses=READER_REFUSALS)
 
 NO_NUL = r"^[^\x00]*$"
 EXPORT_CONTENT = {

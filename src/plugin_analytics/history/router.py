@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from plugin_analytics.db.models import event_table
-from plugin_analytics.dependencies import IdPath, SessionDep, SiteDep
+from plugin_analytics.dependencies import IdPath, SessionDep
 from plugin_analytics.derived.profiles import traits_of
 from plugin_analytics.errors import NotFound, refusals
 from plugin_analytics.history.queries import Page, events_page
@@ -15,7 +15,8 @@ from plugin_analytics.history.schemas import (
     SessionTranscript,
     UserHistory,
 )
-from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
+from plugin_analytics.reading import SiteDep
+from plugin_analytics.security import READER_REFUSALS, ReaderGuard
 
 TRANSCRIPT_REFUSALS = refusals(
     {
@@ -23,7 +24,7 @@ TRANSCRIPT_REFUSALS = refusals(
         404: "No events for this user or session, or no such site",
     }
 )
-router = APIRouter(tags=["transcripts"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+router = APIRouter(tags=["transcripts"], dependencies=[ReaderGuard], responses=READER_REFUSALS)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Events per page.")]
 Cursor = Annotated[

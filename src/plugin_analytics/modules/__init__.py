@@ -17,9 +17,10 @@ from plugin_analytics.db.batches import chunked
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import snapshot
 from plugin_analytics.db.types import from_epoch_us
-from plugin_analytics.dependencies import RANGE_REFUSALS, RangeDep, SessionDep, range_echo
+from plugin_analytics.dependencies import SessionDep
 from plugin_analytics.ingest.schemas import Identifier
 from plugin_analytics.modules.interface import Metric, Module, ReportSection, week_before
+from plugin_analytics.reading import RANGE_REFUSALS, RangeDep, range_echo
 
 __all__ = [
     "RANGE_REFUSALS",

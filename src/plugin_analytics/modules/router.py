@@ -4,7 +4,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
 from plugin_analytics.modules.registry import LoadedModule, Modules, ModulesDep
-from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
+from plugin_analytics.security import ADMIN_REFUSALS, READER_REFUSALS, AdminDep, ReaderGuard
 
 router = APIRouter(tags=["plugins"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
@@ -58,14 +58,15 @@ def plugins(modules: ModulesDep) -> Plugins:
 
 
 def mount(app: FastAPI, modules: Modules) -> None:
-    """Serve each loaded module's routes under /plugins/<name>, behind the admin key."""
+    """Serve each loaded module's routes under /plugins/<name>, for an admin key or a viewer
+    key (routes that read a site take RangeDep or SiteDep, which keep a viewer to its own)."""
     for entry in modules.loaded:
         if entry.router is not None:
             app.include_router(
                 entry.router,
                 prefix=f"/plugins/{entry.name}",
                 tags=[f"plugin: {entry.name}"],
-                dependencies=[AdminDep],
-                responses=ADMIN_REFUSALS,
+                dependencies=[ReaderGuard],
+                responses=READER_REFUSALS,
             )
     app.include_router(router)

@@ -7,16 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from plugin_analytics.dependencies import (
-    EngineDep,
-    IdPath,
-    PageLimit,
-    PageOffset,
-    SessionDep,
-    SiteDep,
-)
+from plugin_analytics.dependencies import EngineDep, IdPath, PageLimit, PageOffset, SessionDep
 from plugin_analytics.privacy import erasure
 from plugin_analytics.privacy.audit import entries
+from plugin_analytics.reading import SiteDep
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 router = APIRouter(dependencies=[AdminDep], responses=ADMIN_REFUSALS)

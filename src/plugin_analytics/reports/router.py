@@ -8,20 +8,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from plugin_analytics.access.ring import Reader
 from plugin_analytics.db.models import report_attempt_table
-from plugin_analytics.dependencies import (
-    SITE_REFUSALS,
-    EngineDep,
-    PageLimit,
-    PageOffset,
-    SessionDep,
-    SettingsDep,
-    SiteDep,
-    SiteQuery,
-    current_site,
-)
+from plugin_analytics.dependencies import EngineDep, PageLimit, PageOffset, SessionDep, SettingsDep
 from plugin_analytics.errors import refusals
 from plugin_analytics.modules.registry import ModulesDep
+from plugin_analytics.reading import SITE_REFUSALS, SiteDep, SiteQuery, current_site
 from plugin_analytics.reports.render import preview_html
 from plugin_analytics.reports.service import (
     Outcome,
@@ -30,9 +22,9 @@ from plugin_analytics.reports.service import (
     send_every_site,
     send_weekly_report,
 )
-from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
+from plugin_analytics.security import ADMIN_REFUSALS, READER_REFUSALS, AdminDep, ReaderGuard
 
-router = APIRouter(tags=["reports"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
+router = APIRouter(tags=["reports"], dependencies=[ReaderGuard], responses=READER_REFUSALS)
 
 # The preview shows user text (escaped) in the admin's browser: allow nothing but its own
 # inline styles and the chart's data URI.
@@ -82,7 +74,9 @@ class ReportHistory(BaseModel):
 @router.post(
     "/reports/weekly",
     response_model=ReportSent,
-    responses=refusals(
+    dependencies=[AdminDep],
+    responses=ADMIN_REFUSALS
+    | refusals(
         {
             404: "No such site",
             409: "Email is not configured, or another worker is still sending this week",
@@ -104,7 +98,7 @@ def send_weekly(
         outcome = send_weekly_report(
             engine,
             settings,
-            current_site(engine, settings, site),
+            current_site(engine, settings, Reader(None), site),
             modules=modules,
             trigger="manual",
             force=force,

@@ -78,3 +78,10 @@ def all_sites(connection: Connection, settings: Settings) -> list[Site]:
 __all__ = [
     "DEFAULT_SITE", "DEFAULT_SITE_NUM", "SLUG", "Site", "SiteNotFound", "all_sites", "find_site",
 ]  # fmt: skip
+
+
+def find_site_by_num(connection: Connection, num: int, settings: Settings) -> Site | None:
+    """The site numbered `num`, or None."""
+    row = connection.execute(select(site_table).where(site_table.c.num == num)).mappings()
+    found = row.first()
+    return None if found is None else site_from_row(found, settings)
