@@ -48,7 +48,8 @@ def require_reader(ring: KeysDep, credentials: Credentials) -> Reader:
     if not ring.has_reader_key:
         raise AdminKeyNotConfigured()
     if credentials is None:
-        raise Unauthorized("missing Authorization: Bearer <admin or viewer key> header")
+        wanted = "admin or viewer key" if ring.current.viewer else "ADMIN_API_KEY"
+        raise Unauthorized(f"missing Authorization: Bearer <{wanted}> header")
     return ring.current.check_reader(credentials.credentials)
 
 

@@ -227,9 +227,9 @@ async def test_limit_out_of_range_is_422(client: httpx.AsyncClient, path: str) -
 @pytest.mark.parametrize(
     ("headers", "detail"),
     [
-        ({}, "missing Authorization: Bearer <admin or viewer key> header"),
-        ({"Authorization": "Bearer wrong-key"}, "invalid admin or viewer key"),
-        ({"Authorization": "Bearer test-admin-key-and-more"}, "invalid admin or viewer key"),
+        ({}, "missing Authorization: Bearer <ADMIN_API_KEY> header"),
+        ({"Authorization": "Bearer wrong-key"}, "invalid admin key"),
+        ({"Authorization": "Bearer test-admin-key-and-more"}, "invalid admin key"),
         ({"Authorization": "Basic dGVzdC1hZG1pbi1rZXk6"}, "missing"),
     ],
 )

@@ -67,6 +67,7 @@ async def test_retention_deletes_old_events_and_records_it(
     assert entry["action"] == "retention"
     assert entry["rows"] == 2
     assert entry["detail"] == {
+        "site": "default",
         "retention_days": 30,
         "before": retention_cut(30).isoformat(),
         "events": 2,

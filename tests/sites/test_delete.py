@@ -1,8 +1,10 @@
 """Deleting a site erases every row of its data, in one transaction, and nothing of another
 site's; the audit log keeps the counts, never the data."""
 
+import asyncio
 import threading
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,10 +15,12 @@ from plugin_analytics.config import Settings
 from plugin_analytics.db.models import DEFAULT_SITE_NUM, event_table, rollup_table, site_table
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.derived.rollup_sql import RollupSql
+from plugin_analytics.ingest.writer import EventWriter, SiteGone, WriteResult
 from plugin_analytics.sites import service
 from plugin_analytics.sites.schemas import SiteCreate
 from tests.access.helpers import audit_entries
 from tests.conftest import ADMIN
+from tests.helpers import created
 from tests.sites.helpers import HOUR, admin_keys, fill, personal, site_num, site_rows
 
 pytestmark = pytest.mark.anyio
@@ -141,3 +145,28 @@ def test_a_deleted_sites_number_is_never_given_again(engine: Engine, settings: S
     assert DEFAULT_SITE_NUM < first < last
     service.delete_site(engine, "last")
     assert make_site(engine, settings, "again") > last
+
+
+async def test_events_for_a_site_deleted_meanwhile_are_refused_and_not_kept(
+    engine: Engine, settings: Settings
+) -> None:
+    """A worker whose key ring has not yet seen the deletion still hands the writer a deleted
+    site's number: that request is refused, and another site's in the same group is stored."""
+    gone = make_site(engine, settings, "gone")
+    service.delete_site(engine, "gone")
+    writer = EventWriter(engine, compact_interval=3600)
+    await writer.start()
+    try:
+        now = datetime.now(UTC)
+        lost, kept = await asyncio.gather(
+            writer.write([created(event_id="lost")], now, gone),
+            writer.write([created(event_id="kept")], now, DEFAULT_SITE_NUM),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.stop()
+    assert isinstance(lost, SiteGone)
+    assert kept == WriteResult(new=1, duplicates=0)
+    with engine.connect() as connection:
+        rows = connection.execute(select(event_table.c.site_num, event_table.c.event_id)).all()
+    assert [tuple(row) for row in rows] == [(DEFAULT_SITE_NUM, "kept")]

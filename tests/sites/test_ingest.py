@@ -4,6 +4,7 @@ An unknown site is 422 and a key's request naming another site 403, with nothing
 same event_id on two sites is two events."""
 
 import base64
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import event_table, site_table
 from plugin_analytics.services import services_of
 from tests.access.helpers import make_key, make_site
+from tests.conftest import ADMIN
 
 pytestmark = pytest.mark.anyio
 
@@ -164,3 +166,23 @@ async def test_a_write_key_naming_another_site_is_403(
     )
     assert unknown.status_code == 422, unknown.text
     assert stored(database_url) == []
+
+
+async def test_a_sites_own_retention_refuses_what_it_would_delete(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    make_site(database_url, "shop")
+    changed = await client.patch("/sites/shop", json={"retention_days": 30}, headers=ADMIN)
+    assert changed.status_code == 200, changed.text
+    services_of(app).keys.load()
+    old = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    refused = await send(client, "/client/update", message("old", site="shop", timestamp=old))
+    assert refused.status_code == 422, refused.text
+    (error,) = refused.json()["detail"]
+    assert error["loc"] == ["body", "timestamp"]
+    assert (
+        error["msg"] == "is older than the site's retention_days (30 days), so it would not be kept"
+    )
+    kept = await send(client, "/client/update", message("old", timestamp=old))  # to default
+    assert kept.status_code == 200, kept.text
+    assert stored(database_url) == [("default", "old", "ana")]

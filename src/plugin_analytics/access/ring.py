@@ -34,7 +34,7 @@ INGESTION_CHALLENGE = 'Basic realm="ingestion"'  # WWW-Authenticate of an ingest
 # random costs one query each, and at most this many queries until the next reload.
 MAX_MISSES = 1000
 KeyRow = Row[str, str, int | None, datetime | None]  # kind, digest, site_num, revoked_at
-SiteRow = Row[int, str, list[str]]  # num, id, domains
+SiteRow = Row[int, str, list[str], int | None]  # num, id, domains, retention_days
 
 
 class Unauthorized(APIError):
@@ -84,6 +84,7 @@ class KeySet:
     write_required: bool = False
     sites: Mapping[str, int] = field(default_factory=dict)  # id -> num
     origins: frozenset[str] = frozenset()  # what browsers on the sites' domains send as Origin
+    retention: Mapping[int, int] = field(default_factory=dict)  # num -> a site's own days
 
     def check_write(self, key: str | None) -> WriteAccess | None:
         """The write key and its site (None while ingestion is open); 401/403 otherwise."""
@@ -116,10 +117,16 @@ class KeySet:
             return Reader(site_num)
         if key_digest in self.write:
             raise Forbidden(
-                "this is a write key, which can only send events; reading takes an admin or "
-                "viewer key"
+                f"this is a write key, which can only send events; reading takes an "
+                f"{self.reader_kinds} key"
             )
-        raise Unauthorized(self._invalid("admin or viewer", key_digest))
+        raise Unauthorized(self._invalid(self.reader_kinds, key_digest))
+
+    @property
+    def reader_kinds(self) -> str:
+        """The keys that read, as refusals name them: an installation without viewer keys
+        answers as it did before there were any."""
+        return "admin or viewer" if self.viewer else "admin"
 
     def check_admin(self, key: str) -> None:
         """Pass an admin key; 401 for an unknown or revoked key, 403 for a write or viewer key."""
@@ -208,14 +215,19 @@ class KeyRing:
                     )
                 ).all()
                 sites = connection.execute(
-                    select(site_table.c.num, site_table.c.id, site_table.c.domains)
+                    select(
+                        site_table.c.num,
+                        site_table.c.id,
+                        site_table.c.domains,
+                        site_table.c.retention_days,
+                    )
                 ).all()
             self._current = self._key_set(rows, sites)
             self._found, self._misses = {}, set()
         return self._current
 
     def _key_set(self, rows: Sequence[KeyRow], sites: Sequence[SiteRow]) -> KeySet:
-        by_id = {site_id: num for num, site_id, _ in sites}
+        by_id = {site_id: num for num, site_id, *_ in sites}
         numbers = frozenset(by_id.values())
         active = [(kind, key, num) for kind, key, num, revoked_at in rows if revoked_at is None]
 
@@ -229,7 +241,8 @@ class KeyRing:
             revoked=frozenset(key for _, key, _, revoked_at in rows if revoked_at is not None),
             write_required=bool(self._write_keys) or any(row.kind == "write" for row in rows),
             sites=by_id,
-            origins=frozenset().union(*(site_origins(domains or ()) for *_, domains in sites)),
+            origins=frozenset().union(*(site_origins(domains or ()) for _, _, domains, _ in sites)),
+            retention={num: days for num, _, _, days in sites if days},
         )
 
     def _configured_write_keys(self, sites: Mapping[str, int]) -> dict[str, int]:

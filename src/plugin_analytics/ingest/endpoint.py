@@ -130,8 +130,12 @@ class IngestEndpoint(Generic[Body]):
         errors = services.modules.check_events(events, lambda n: dialect.properties_loc(body, n))
         if errors:
             raise InvalidBody(errors)
-        if services.settings.retention_days:
-            _refuse_expired(events, services.settings.retention_days, dialect, body)
+        if own := keys.retention.get(site_num):
+            _refuse_expired(events, own, "the site's retention_days", dialect, body)
+        elif services.settings.retention_days:
+            _refuse_expired(
+                events, services.settings.retention_days, "RETENTION_DAYS", dialect, body
+            )
         if services.settings.redact_pii:
             await _redact_messages(events, services.settings.redact_pii_region)
         result = await services.writer.write(events, received_at, site_num)
@@ -199,14 +203,15 @@ def refusal_texts(own: dict[int, str]) -> dict[int, str]:
 
 
 def _refuse_expired(
-    events: Sequence[EventCreate], days: int, dialect: Dialect[Any], body: Any
+    events: Sequence[EventCreate], days: int, rule: str, dialect: Dialect[Any], body: Any
 ) -> None:
-    """422 for an event older than RETENTION_DAYS: it would be deleted at the next run."""
+    """422 for an event older than the site's retention (its own days, else RETENTION_DAYS):
+    it would be deleted at the next run."""
     oldest = oldest_accepted(days)
     errors = [
         {
             "loc": dialect.timestamp_loc(body, n),
-            "msg": f"is older than RETENTION_DAYS ({days} days), so it would not be kept",
+            "msg": f"is older than {rule} ({days} days), so it would not be kept",
             "type": "value_error",
         }
         for n, event in enumerate(events)

@@ -16,16 +16,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from plugin_analytics.db.models import rollup_delta_table
+from plugin_analytics.db.models import DEFAULT_SITE_NUM, rollup_delta_table, site_table
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.derived.profiles import update_profiles
 from plugin_analytics.derived.rollups import COMPACT_BATCH, compact, record_deltas
 from plugin_analytics.errors import APIError, StorageUnavailable
 from plugin_analytics.ingest.schemas import EventCreate
-from plugin_analytics.ingest.store import Identity, StoredRow, facts, identity, prepare, store_for
+from plugin_analytics.ingest.store import (
+    SITE_NUM,
+    Identity,
+    StoredRow,
+    facts,
+    identity,
+    prepare,
+    store_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,16 @@ class EventsRefused(APIError):
 
     def __init__(self) -> None:
         super().__init__("the database refused these events; nothing was stored")
+
+
+class SiteGone(APIError):
+    """The site was deleted after this worker last reloaded its keys and sites: nothing of
+    the request was stored (a deleted site keeps no data)."""
+
+    status_code = 422
+
+    def __init__(self) -> None:
+        super().__init__("the site these events are for was deleted; nothing was stored")
 
 
 class Overloaded(APIError):
@@ -233,12 +251,16 @@ class EventWriter:
             if kind == "bug":
                 logger.exception("unexpected error while storing events")
                 return exc
+            if isinstance(exc, SiteGone):
+                return exc
             logger.warning("the database refused a request's events: %s", exc)
             return EventsRefused()
 
     def _failure(self, exc: Exception) -> str:
         """`outage` (unreachable or unwritable), `refused` (our data), or `bug`. The stores use
         the driver's cursor, so its errors arrive unwrapped by SQLAlchemy as well as wrapped."""
+        if isinstance(exc, SiteGone):
+            return "refused"
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return "outage"
         error = exc.orig if isinstance(exc, DBAPIError) else exc
@@ -274,10 +296,25 @@ class EventWriter:
     def _insert(self, rows: list[StoredRow]) -> set[Identity]:
         with write_transaction(self._engine) as connection:
             stored, known = self._store.insert_numbered(connection, rows) if rows else ([], None)
+            _check_sites(connection, {row[SITE_NUM] for row in rows})
             if stored:
                 record_deltas(connection, facts(stored), known)
                 update_profiles(connection, stored)
         return {identity(row) for row in stored}
+
+
+def _check_sites(connection: Connection, site_nums: set[int]) -> None:
+    """SiteGone unless every site exists. Checked after the insert, in its transaction: a
+    site's deletion holds ingestion while it deletes (hold_ingestion), so either it waited for
+    this transaction and deletes what it stores, or this insert waited for the deletion, and
+    this query, a statement after it, sees the site gone."""
+    if site_nums == {DEFAULT_SITE_NUM}:
+        return  # never deleted
+    found = connection.execute(
+        select(func.count()).select_from(site_table).where(site_table.c.num.in_(site_nums))
+    ).scalar_one()
+    if found != len(site_nums):
+        raise SiteGone()
 
 
 def _first_of_each_event_id(group: list[_Pending]) -> list[StoredRow]:

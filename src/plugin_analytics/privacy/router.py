@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from plugin_analytics.dependencies import EngineDep, IdPath, PageLimit, PageOffset, SessionDep
 from plugin_analytics.privacy import erasure
 from plugin_analytics.privacy.audit import entries
-from plugin_analytics.reading import SiteDep
+from plugin_analytics.reading import SITE_REFUSALS, SiteDep
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 
 router = APIRouter(dependencies=[AdminDep], responses=ADMIN_REFUSALS)
@@ -46,7 +46,12 @@ def audit_log(
 
 
 # Tagged analytics too, as it was when it lived beside the analytics routes.
-@router.delete("/users/{user_id:id}", response_model=Erasure, tags=["analytics", "privacy"])
+@router.delete(
+    "/users/{user_id:id}",
+    response_model=Erasure,
+    tags=["analytics", "privacy"],
+    responses=SITE_REFUSALS,
+)
 def erase(user_id: IdPath, engine: EngineDep, site: SiteDep) -> Erasure:
     """Erase every event of the site's user (right to erasure); analytics stay exact. The same
     user_id on another site is another user and is left as it is. Repeating it is harmless."""

@@ -50,8 +50,8 @@ class ReportSent(BaseModel):
     recipients: list[str]
     sites: list[SiteReportSent] | None = Field(
         default=None,
-        description="Without `site`: the outcome of every site that has recipients (the fields "
-        "above are then `default`'s, or the first site's).",
+        description="Without `site`, when more than one site has recipients: each one's "
+        "outcome (the fields above are then `default`'s, or the first sent site's).",
     )
 
 
@@ -74,6 +74,7 @@ class ReportHistory(BaseModel):
 @router.post(
     "/reports/weekly",
     response_model=ReportSent,
+    response_model_exclude_none=True,  # `sites` only without `site`, `error` only when failed
     dependencies=[AdminDep],
     responses=ADMIN_REFUSALS
     | refusals(
@@ -116,7 +117,8 @@ def send_weekly(
         week_start=first.week.start_date,
         week_end=first.week.end_date,
         recipients=first.recipients,
-        sites=[_sent(outcome) for outcome in outcomes],
+        # One site (the seed's use): its outcome alone, as before there were sites.
+        sites=[_sent(outcome) for outcome in outcomes] if len(outcomes) > 1 else None,
     )
 
 
