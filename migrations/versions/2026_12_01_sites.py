@@ -7,12 +7,13 @@ Create Date: 2026-12-01 09:00:00
 Every existing row goes to `default` (site.num 1) through the column's default: on PostgreSQL
 adding a column with a constant default rewrites nothing, and the new indexes are built once
 each. SQLite cannot drop a table's UNIQUE constraint in place, so `event` is moved into a new
-table a chunk at a time, each chunk deleted from the old table as it goes: the pages it frees
-are reused by the next chunk, and the file does not grow to twice its size. The small tables
+table a chunk at a time, each chunk deleted from the old table as it goes, in transactions of
+their own (see _move_sqlite_events): the file does not grow to twice its size. The small tables
 (keys, profiles, rollups, reports) are copied whole (Alembic's batch mode).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -98,26 +99,70 @@ def _event_table(name: str, with_site: bool) -> sa.Table:
 
 
 def _move_sqlite_events(with_site: bool) -> None:
-    """Move `event` into a new definition of itself, a chunk of ids at a time."""
+    """Move `event` into its definition of this revision (or the one before), a chunk of ids
+    at a time, each chunk its own transaction followed by a checkpoint: one transaction would
+    keep every page it wrote in the WAL until it commits, twice the table on disk. The pages a
+    deleted chunk frees are reused by the next one. It commits the migration's transaction so
+    far (the revisions before this one, whose version is then recorded), and resumes where an
+    interrupted run stopped: the old table's rows not yet moved are still there."""
     bind = op.get_bind()
-    op.execute("ALTER TABLE event RENAME TO event_old")
-    _event_table("event", with_site).create(bind)
+    bind.exec_driver_sql("COMMIT")
+    old, new = (OLD_INDEXES, NEW_INDEXES) if with_site else (NEW_INDEXES, OLD_INDEXES)
+    columns = [row[1] for row in bind.exec_driver_sql("PRAGMA table_info(event)")]
+    if not _has_table("event_old") and ("site_num" in columns) != with_site:
+        with _sqlite_transaction():
+            for name, _ in old:  # their pages go to the free list, reused by the move
+                bind.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            bind.exec_driver_sql("ALTER TABLE event RENAME TO event_old")
+            _event_table("event", with_site).create(bind)
+    if _has_table("event_old"):
+        _move_chunks()
+        with _sqlite_transaction():
+            bind.exec_driver_sql("DROP TABLE event_old")
+    for name, indexed in new:
+        with _sqlite_transaction():
+            partial = CTA_ONLY if "cta_click" in name else ""
+            bind.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON event ({indexed}){partial}")
+        bind.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    bind.exec_driver_sql("BEGIN IMMEDIATE")  # the rest of the migration, as one transaction
+
+
+def _move_chunks() -> None:
+    bind = op.get_bind()
     columns = ", ".join(EVENT_COLUMNS)
-    done = -1
     while True:
-        last = bind.exec_driver_sql(
-            f"SELECT max(id) FROM (SELECT id FROM event_old WHERE id > {done} "
-            f"ORDER BY id LIMIT {MOVE_CHUNK})"
-        ).scalar()
+        with _sqlite_transaction():
+            last = bind.exec_driver_sql(
+                f"SELECT max(id) FROM (SELECT id FROM event_old ORDER BY id LIMIT {MOVE_CHUNK})"
+            ).scalar()
+            if last is not None:
+                moved = f"id <= {last}"
+                bind.exec_driver_sql(
+                    f"INSERT INTO event ({columns}) SELECT {columns} FROM event_old WHERE {moved}"
+                )
+                bind.exec_driver_sql(f"DELETE FROM event_old WHERE {moved}")
+        bind.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         if last is None:
-            break
-        chunk = f"id > {done} AND id <= {last}"
-        bind.exec_driver_sql(
-            f"INSERT INTO event ({columns}) SELECT {columns} FROM event_old WHERE {chunk}"
-        )
-        bind.exec_driver_sql(f"DELETE FROM event_old WHERE {chunk}")
-        done = last
-    op.execute("DROP TABLE event_old")
+            return
+
+
+@contextmanager
+def _sqlite_transaction() -> Iterator[None]:
+    bind = op.get_bind()
+    bind.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        bind.exec_driver_sql("ROLLBACK")
+        raise
+    bind.exec_driver_sql("COMMIT")
+
+
+def _has_table(name: str) -> bool:
+    found = op.get_bind().exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    )
+    return found.first() is not None
 
 
 def _swap_event_indexes(old: Sequence[tuple[str, str]], new: Sequence[tuple[str, str]]) -> None:
@@ -129,6 +174,9 @@ def _swap_event_indexes(old: Sequence[tuple[str, str]], new: Sequence[tuple[str,
 
 
 def upgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        _move_sqlite_events(with_site=True)
     site = op.create_table(
         "site",
         sa.Column("num", sa.Integer(), nullable=False),
@@ -145,18 +193,12 @@ def upgrade() -> None:
         # A deleted site's number is never given again (SQLite would reuse the highest).
         sqlite_autoincrement=True,
     )
-    sqlite = op.get_bind().dialect.name == "sqlite"
     created = datetime.now(UTC)
     # The first number of an empty table is 1 on both databases; SQLite keeps times as
     # microseconds since the epoch (the app's UTCDateTime).
     at = (created - EPOCH) // timedelta(microseconds=1) if sqlite else created
     op.bulk_insert(site, [{"id": "default", "domains": [], "created_at": at}])
-    if sqlite:
-        for name, _ in OLD_INDEXES:  # their pages go to the free list, reused by the move
-            op.execute(f"DROP INDEX {name}")
-        _move_sqlite_events(with_site=True)
-        _swap_event_indexes((), NEW_INDEXES)
-    else:
+    if not sqlite:
         op.execute("SET LOCAL maintenance_work_mem = '256MB'")
         op.add_column("event", _site_num())
         op.execute("CREATE UNIQUE INDEX uq_event_site_num_event_id ON event (site_num, event_id)")
@@ -207,6 +249,8 @@ def downgrade() -> None:
     for table in ("report", "report_attempt"):
         op.execute(f"DELETE FROM {table} WHERE site_num <> 1")
     op.execute("DELETE FROM api_key WHERE site_num <> 1 OR kind = 'viewer'")
+    if op.get_bind().dialect.name == "sqlite":
+        _move_sqlite_events(with_site=False)
     op.drop_column("api_key", "site_num")
     op.drop_index("ix_report_attempt_site_num_week_start", "report_attempt")
     op.drop_column("report_attempt", "site_num")
@@ -224,12 +268,7 @@ def downgrade() -> None:
                 batch.create_primary_key(old, old_columns)
             else:
                 batch.create_unique_constraint(old, old_columns)
-    if op.get_bind().dialect.name == "sqlite":
-        for name, _ in NEW_INDEXES:
-            op.execute(f"DROP INDEX {name}")
-        _move_sqlite_events(with_site=False)
-        _swap_event_indexes((), OLD_INDEXES)
-    else:
+    if op.get_bind().dialect.name != "sqlite":
         op.execute("ALTER TABLE event DROP CONSTRAINT uq_event_site_num_event_id")
         op.execute("ALTER TABLE event ADD CONSTRAINT uq_event_event_id UNIQUE (event_id)")
         _swap_event_indexes(NEW_INDEXES, OLD_INDEXES)
