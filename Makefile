@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report bench-ai lock clean
+.PHONY: run test lint bench bench-ingest bench-access bench-sdk bench-analytics bench-sites bench-export bench-report bench-ai lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 	$(BIN)/mypy tests bench migrations
 
-bench: bench-ingest bench-access bench-sdk bench-analytics bench-export bench-report bench-ai
+bench: bench-ingest bench-access bench-sdk bench-analytics bench-sites bench-export bench-report bench-ai
 
 bench-ingest: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -58,6 +58,10 @@ bench-sdk: $(VENV)/.dev-installed
 # e.g. `make bench-analytics BENCH_ARGS="--sizes 1000000"`.
 bench-analytics: $(VENV)/.dev-installed
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
+
+# A site of 1,000 events beside the kept 1M-event one (`BENCH_ARGS="--sizes 10000000"`).
+bench-sites: $(VENV)/.dev-installed
+	$(BIN)/python bench/sites.py $(BENCH_ARGS)
 
 # Exports ~5M events of the kept 10M SQLite database (made by bench-analytics on first use).
 bench-export: $(VENV)/.dev-installed
