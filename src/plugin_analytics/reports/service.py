@@ -160,7 +160,7 @@ def send_every_site(
             "report recipients (and EMAIL_FROM)"
         )
     outcomes: list[Outcome] = []
-    failures: list[ReportNotSent] = []
+    failures: list[ReportNotSent | ReportBusy] = []
     for site in sites:
         try:
             outcomes.append(
@@ -168,7 +168,7 @@ def send_every_site(
                     engine, settings, site, modules=modules, trigger="manual", force=force
                 )
             )
-        except ReportNotSent as exc:
+        except (ReportNotSent, ReportBusy) as exc:  # failed, or another sender still holds it
             failures.append(exc)
             week, recipients = report_week(site), list(site.report_recipients)
             outcomes.append(Outcome(site.id, "not_sent", week, recipients, str(exc.detail)))
