@@ -291,6 +291,15 @@ class KeyRing:
             raise StorageUnavailable() from None
         return None if num is None else int(num)
 
+    def reload_now(self) -> None:
+        """After a change of keys or sites made here: put it in force on this worker at once.
+        Should that fail, the change is made all the same and the next reload, within
+        seconds, puts it in force."""
+        try:
+            self.load()
+        except Exception as exc:  # the change is committed: the request answers it
+            logger.warning("could not reload access keys and sites after a change: %s", exc)
+
     async def start(self, interval: float = REFRESH_SECONDS) -> None:
         try:
             await to_thread.run_sync(self.load)

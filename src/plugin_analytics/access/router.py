@@ -2,7 +2,6 @@
 admin key. A key is shown once, when it is made; only its digest is kept. Every change is in the
 audit log, and in force on the worker that answered at once (on the others within seconds)."""
 
-import logging
 from datetime import datetime
 from typing import Annotated
 
@@ -26,14 +25,11 @@ from plugin_analytics.access.keys import (
     list_keys,
     revoke_key_by_id,
 )
-from plugin_analytics.access.ring import KeyRing
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.dependencies import EngineDep, KeysDep, SessionDep
 from plugin_analytics.errors import NotFound, refusals
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 from plugin_analytics.sites.registry import SLUG_PATTERN
-
-logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["keys"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
@@ -107,7 +103,7 @@ def create(body: KeyCreate, engine: EngineDep, ring: KeysDep) -> KeyCreated:
     except KeyRefused as exc:
         error = {"type": "value_error", "loc": ("body", exc.field), "msg": str(exc)}
         raise RequestValidationError([{**error, "input": body.site}]) from None
-    _put_in_force(ring)
+    ring.reload_now()
     return KeyCreated(
         id=new.id,
         kind=new.kind,
@@ -129,14 +125,5 @@ def revoke(key_id: KeyId, engine: EngineDep, ring: KeysDep) -> KeyPublic:
         revoked = revoke_key_by_id(connection, key_id)
     if revoked is None:
         raise NotFound(f"no key has the id {key_id}")
-    _put_in_force(ring)
+    ring.reload_now()
     return KeyPublic(**revoked)
-
-
-def _put_in_force(ring: KeyRing) -> None:
-    """Reload this worker's keys now; should that fail, the change is made all the same and
-    the next reload, within seconds, puts it in force."""
-    try:
-        ring.load()
-    except Exception as exc:  # the change is committed: answer it
-        logger.warning("could not reload access keys after a change: %s", exc)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from plugin_analytics.dependencies import EngineDep, SessionDep, SettingsDep
+from plugin_analytics.dependencies import EngineDep, KeysDep, SessionDep, SettingsDep
 from plugin_analytics.errors import refusals
 from plugin_analytics.security import ADMIN_REFUSALS, AdminDep
 from plugin_analytics.sites import service
@@ -40,9 +40,13 @@ def list_sites(session: SessionDep, settings: SettingsDep) -> SiteList:
     status_code=status.HTTP_201_CREATED,
     responses=refusals({**NOT_JSON, 409: "A site with this id exists already"}),
 )
-def create_site(new: SiteCreate, engine: EngineDep, settings: SettingsDep) -> SitePublic:
+def create_site(
+    new: SiteCreate, engine: EngineDep, settings: SettingsDep, ring: KeysDep
+) -> SitePublic:
     """Make a site. Its id names it in URLs and the CLI, and cannot change."""
-    return SitePublic.of(service.create_site(engine, new, settings))
+    made = service.create_site(engine, new, settings)
+    ring.reload_now()  # ingestion here knows it at once (other workers within seconds)
+    return SitePublic.of(made)
 
 
 @router.get("/sites/{site_id}", response_model=SitePublic, responses=refusals(UNKNOWN))
@@ -58,11 +62,17 @@ def read_site(site_id: SiteIdPath, session: SessionDep, settings: SettingsDep) -
     "/sites/{site_id}", response_model=SitePublic, responses=refusals({**NOT_JSON, **UNKNOWN})
 )
 def update_site(
-    site_id: SiteIdPath, changes: SiteUpdate, engine: EngineDep, settings: SettingsDep
+    site_id: SiteIdPath,
+    changes: SiteUpdate,
+    engine: EngineDep,
+    settings: SettingsDep,
+    ring: KeysDep,
 ) -> SitePublic:
     """Change the fields sent; null puts one back to the installation's default. The id cannot
     change."""
-    return SitePublic.of(service.update_site(engine, site_id, changes, settings))
+    changed = service.update_site(engine, site_id, changes, settings)
+    ring.reload_now()  # domains and retention_days, for ingestion
+    return SitePublic.of(changed)
 
 
 @router.delete(
@@ -70,7 +80,9 @@ def update_site(
     response_model=SiteDeletion,
     responses=refusals({**UNKNOWN, 409: "The site `default`, which cannot be deleted"}),
 )
-def delete_site(site_id: SiteIdPath, engine: EngineDep) -> SiteDeletion:
+def delete_site(site_id: SiteIdPath, engine: EngineDep, ring: KeysDep) -> SiteDeletion:
     """Delete a site and everything collected for it (events, rollups, profiles, reports, its
     keys), in one transaction; the rows deleted by table."""
-    return SiteDeletion(site=site_id, deleted=service.delete_site(engine, site_id))
+    deleted = service.delete_site(engine, site_id)
+    ring.reload_now()
+    return SiteDeletion(site=site_id, deleted=deleted)
