@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from plugin_analytics.access.ring import Reader
 from plugin_analytics.analytics.ranges import DateRange, date_range
 from plugin_analytics.config import Settings
-from plugin_analytics.dependencies import EndDate, EngineDep, SettingsDep, StartDate, TimeZone
+from plugin_analytics.dependencies import EndDate, ServicesDep, SettingsDep, StartDate, TimeZone
 from plugin_analytics.errors import refusals
 from plugin_analytics.security import ReaderDep
 from plugin_analytics.sites.registry import (
@@ -19,6 +19,7 @@ from plugin_analytics.sites.registry import (
     SiteNotFound,
     find_site,
     find_site_by_num,
+    site_from_row,
 )
 
 SiteQuery = Annotated[
@@ -33,14 +34,28 @@ SiteQuery = Annotated[
 
 
 def current_site(
-    engine: EngineDep, settings: SettingsDep, reader: ReaderDep, site: SiteQuery = None
+    services: ServicesDep, settings: SettingsDep, reader: ReaderDep, site: SiteQuery = None
 ) -> Site:
     """The site a read or admin request is about: the one named, else `default` for an admin
     key and its own for a viewer key. 404 for one that does not exist, and the same 404 for a
-    viewer key naming another site: it cannot tell which sites exist."""
-    with engine.connect() as connection:
-        found = find_site_for(connection, settings, reader, site)
-    if found is None:
+    viewer key naming another site: it cannot tell which sites exist. Found in the key ring's
+    copy of the sites (reloaded every few seconds), else in the database (a site made a moment
+    ago on another worker)."""
+    keys = services.keys.current
+    if site is not None:
+        site_id: str | None = site
+    elif reader.site_num is None:
+        site_id = DEFAULT_SITE
+    else:
+        site_id = keys.site_ids.get(reader.site_num)
+    cached = keys.site_rows.get(site_id) if site_id else None
+    found: Site | None
+    if cached is not None:
+        found = site_from_row(dict(cached), settings)
+    else:
+        with services.engine.connect() as connection:
+            found = find_site_for(connection, settings, reader, site)
+    if found is None or (reader.site_num is not None and found.num != reader.site_num):
         raise SiteNotFound(site or DEFAULT_SITE)
     return found
 
@@ -48,13 +63,11 @@ def current_site(
 def find_site_for(
     connection: Connection, settings: Settings, reader: Reader, site: str | None
 ) -> Site | None:
-    """The site `reader` may read of the one named (None: its default one)."""
-    if reader.site_num is None:
-        return find_site(connection, site or DEFAULT_SITE, settings)
-    if site is None:
+    """The site named (None: the reader's own, `default` for an admin key), from the
+    database."""
+    if site is None and reader.site_num is not None:
         return find_site_by_num(connection, reader.site_num, settings)
-    found = find_site(connection, site, settings)
-    return found if found is not None and found.num == reader.site_num else None
+    return find_site(connection, site or DEFAULT_SITE, settings)
 
 
 SiteDep = Annotated[Site, Depends(current_site)]

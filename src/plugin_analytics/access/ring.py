@@ -13,8 +13,9 @@ import binascii
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import Engine, Row, select
@@ -34,7 +35,7 @@ INGESTION_CHALLENGE = 'Basic realm="ingestion"'  # WWW-Authenticate of an ingest
 # random costs one query each, and at most this many queries until the next reload.
 MAX_MISSES = 1000
 KeyRow = Row[str, str, int | None, datetime | None]  # kind, digest, site_num, revoked_at
-SiteRow = Row[int, str, list[str], int | None]  # num, id, domains, retention_days
+SiteRow = tuple[int, str, list[str], int | None]  # num, id, domains, retention_days
 
 
 class Unauthorized(APIError):
@@ -85,6 +86,9 @@ class KeySet:
     sites: Mapping[str, int] = field(default_factory=dict)  # id -> num
     origins: frozenset[str] = frozenset()  # what browsers on the sites' domains send as Origin
     retention: Mapping[int, int] = field(default_factory=dict)  # num -> a site's own days
+    # id -> the site's row as stored, so that a read finds its site without a query
+    site_rows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    site_ids: Mapping[int, str] = field(default_factory=dict)  # num -> id
 
     def check_write(self, key: str | None) -> WriteAccess | None:
         """The write key and its site (None while ingestion is open); 401/403 otherwise."""
@@ -214,15 +218,15 @@ class KeyRing:
                         api_key_table.c.revoked_at,
                     )
                 ).all()
-                sites = connection.execute(
-                    select(
-                        site_table.c.num,
-                        site_table.c.id,
-                        site_table.c.domains,
-                        site_table.c.retention_days,
-                    )
-                ).all()
-            self._current = self._key_set(rows, sites)
+                site_rows = [dict(row) for row in connection.execute(select(site_table)).mappings()]
+            sites = [
+                (row["num"], row["id"], row["domains"], row["retention_days"]) for row in site_rows
+            ]
+            self._current = replace(
+                self._key_set(rows, sites),
+                site_rows={row["id"]: row for row in site_rows},
+                site_ids={row["num"]: row["id"] for row in site_rows},
+            )
             self._found, self._misses = {}, set()
         return self._current
 

@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from plugin_analytics.access.ring import Reader
 from plugin_analytics.db.models import report_attempt_table
-from plugin_analytics.dependencies import EngineDep, PageLimit, PageOffset, SessionDep, SettingsDep
+from plugin_analytics.dependencies import (
+    EngineDep,
+    PageLimit,
+    PageOffset,
+    ServicesDep,
+    SessionDep,
+    SettingsDep,
+)
 from plugin_analytics.errors import refusals
 from plugin_analytics.modules.registry import ModulesDep
 from plugin_analytics.reading import SITE_REFUSALS, SiteDep, SiteQuery, current_site
@@ -86,6 +93,7 @@ class ReportHistory(BaseModel):
     ),
 )
 def send_weekly(
+    services: ServicesDep,
     engine: EngineDep,
     settings: SettingsDep,
     modules: ModulesDep,
@@ -99,7 +107,7 @@ def send_weekly(
         outcome = send_weekly_report(
             engine,
             settings,
-            current_site(engine, settings, Reader(None), site),
+            current_site(services, settings, Reader(None), site),
             modules=modules,
             trigger="manual",
             force=force,
