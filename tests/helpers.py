@@ -7,8 +7,7 @@ from sqlalchemy import Engine, select, text
 from plugin_analytics.db.engine import build_engine
 from plugin_analytics.db.models import event_table
 from plugin_analytics.db.session import write_transaction
-from plugin_analytics.derived.numbering import hold_ingestion
-from plugin_analytics.derived.rollup_sql import RollupSql
+from plugin_analytics.derived.rollups import hold_writers
 from plugin_analytics.ingest.schemas import EventCreate
 
 
@@ -32,8 +31,7 @@ def empty(engine: Engine) -> None:
     rollup rows a compactor has inserted but not committed yet would survive the deletes and
     count in the next example."""
     with write_transaction(engine) as connection:
-        hold_ingestion(connection)
-        RollupSql(connection).lock_compaction(wait=True)
+        hold_writers(connection)
         for table in EVENT_TABLES:
             connection.execute(text(f"DELETE FROM {table}"))
 

@@ -4,11 +4,8 @@ site (`?site=`, within what the key may read) and which days (`RangeDep`)."""
 from typing import Annotated
 
 from fastapi import Depends, Query
-from sqlalchemy import Connection
 
-from plugin_analytics.access.ring import Reader
 from plugin_analytics.analytics.ranges import DateRange, date_range
-from plugin_analytics.config import Settings
 from plugin_analytics.dependencies import EndDate, ServicesDep, SettingsDep, StartDate, TimeZone
 from plugin_analytics.errors import refusals
 from plugin_analytics.security import ReaderDep
@@ -51,23 +48,18 @@ def current_site(
     cached = keys.site_rows.get(site_id) if site_id else None
     found: Site | None
     if cached is not None:
-        found = site_from_row(dict(cached), settings)
+        found = site_from_row(cached, settings)
     else:
         with services.engine.connect() as connection:
-            found = find_site_for(connection, settings, reader, site)
+            if site_id is not None:
+                found = find_site(connection, site_id, settings)
+            elif reader.site_num is not None:  # a viewer whose site the ring does not know yet
+                found = find_site_by_num(connection, reader.site_num, settings)
+            else:
+                found = None
     if found is None or (reader.site_num is not None and found.num != reader.site_num):
         raise SiteNotFound(site or DEFAULT_SITE)
     return found
-
-
-def find_site_for(
-    connection: Connection, settings: Settings, reader: Reader, site: str | None
-) -> Site | None:
-    """The site named (None: the reader's own, `default` for an admin key), from the
-    database."""
-    if site is None and reader.site_num is not None:
-        return find_site_by_num(connection, reader.site_num, settings)
-    return find_site(connection, site or DEFAULT_SITE, settings)
 
 
 SiteDep = Annotated[Site, Depends(current_site)]

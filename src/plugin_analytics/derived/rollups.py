@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 from plugin_analytics.db.models import CHAT_EVENT_TYPES, event_table
 from plugin_analytics.db.types import to_epoch_us
 from plugin_analytics.derived.activity import Activity, tally
-from plugin_analytics.derived.numbering import KeyNumbers, KeySql
+from plugin_analytics.derived.numbering import KeyNumbers, KeySql, hold_ingestion
 from plugin_analytics.derived.periods import GRAINS, QUARTER_US, period_start
 from plugin_analytics.derived.rollup_sql import PeriodKey, Quarter, RollupSql
 
@@ -85,6 +85,14 @@ def compact(connection: Connection, *, wait: bool = False, limit: int = COMPACT_
     if quarters:
         merge_into_rows(connection, spread(quarters))
     return len(deltas)
+
+
+def hold_writers(connection: Connection) -> None:
+    """Make ingestion and compaction wait until this transaction ends, before deleting rows
+    either may be writing: events and keys, and rollup rows a compaction inserts but has not
+    committed (READ COMMITTED would not see them to delete them)."""
+    hold_ingestion(connection)
+    RollupSql(connection).lock_compaction(wait=True)
 
 
 def compact_all(connection: Connection) -> None:

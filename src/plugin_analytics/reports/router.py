@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from plugin_analytics.access.ring import Reader
+from plugin_analytics.access.ring import ADMIN_READER
 from plugin_analytics.db.models import report_attempt_table
 from plugin_analytics.dependencies import (
     EngineDep,
@@ -107,7 +107,7 @@ def send_weekly(
         outcome = send_weekly_report(
             engine,
             settings,
-            current_site(services, settings, Reader(None), site),
+            current_site(services, settings, ADMIN_READER, site),
             modules=modules,
             trigger="manual",
             force=force,

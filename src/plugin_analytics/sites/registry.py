@@ -2,6 +2,7 @@
 environment's values for what `default` leaves unset), found by its id or its number."""
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,7 @@ class Site:
         return self.num == DEFAULT_SITE_NUM
 
 
-def site_from_row(row: RowMapping | dict[str, Any], settings: Settings) -> Site:
+def site_from_row(row: RowMapping | Mapping[str, Any], settings: Settings) -> Site:
     """The site in force: `default` takes SITE_NAME, REPORT_TIMEZONE, REPORT_RECIPIENTS and
     REPORT_SCHEDULE for what it leaves NULL; another site takes UTC, no recipients and
     REPORT_SCHEDULE."""

@@ -22,8 +22,7 @@ from plugin_analytics.db.models import (
 )
 from plugin_analytics.db.session import write_transaction
 from plugin_analytics.db.upsert import insert_or_skip
-from plugin_analytics.derived.numbering import hold_ingestion
-from plugin_analytics.derived.rollup_sql import RollupSql
+from plugin_analytics.derived.rollups import hold_writers
 from plugin_analytics.errors import APIError, NotFound
 from plugin_analytics.privacy.audit import record
 from plugin_analytics.sites.registry import Site, find_site
@@ -102,8 +101,7 @@ def delete_site(engine: Engine, site_id: str) -> dict[str, int]:
     with write_transaction(engine) as connection:
         # As erasure does: storing transactions under way finish first and new ones wait (their
         # keys are deleted here), and so does a compaction writing this site's rollup rows.
-        hold_ingestion(connection)
-        RollupSql(connection).lock_compaction(wait=True)
+        hold_writers(connection)
         num = connection.execute(
             select(site_table.c.num).where(site_table.c.id == site_id)
         ).scalar()
